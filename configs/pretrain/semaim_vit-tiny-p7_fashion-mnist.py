@@ -1,0 +1,49 @@
+# A small SemAIM that trains on this CPU: ViT (width 128, depth 6, patch 7) on
+# 28x28 Fashion-MNIST (a 4x4 patch grid), 6-block decoder, semantic order.
+#   python tools/train.py configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py
+_base_ = [
+    '../_base_/datasets/fashion_mnist_semaim.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    type='SemAIM',
+    data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(
+        type='SemAIMViT',
+        arch=dict(embed_dims=128, num_layers=6, num_heads=4,
+                  feedforward_channels=512),
+        img_size=28,
+        patch_size=7),
+    neck=dict(type='SemAIMDecoder', num_heads=4, depth=6),
+    head=dict(type='SemAIMHead', embed_dims=128),
+    target_generator=dict(
+        type='RGBTargetGenerator', patch_size=7, blur_kernel=3,
+        blur_sigma=1.0, norm_pix=True),
+    order=dict(type='semantic', lam=0.01, filter_size=3),
+)
+
+train_dataloader = dict(batch_size=64, num_workers=2)
+
+max_iters = 300
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.95),
+                   weight_decay=0.05),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0, bias_decay_mult=0.0,
+        custom_keys={'pos_embed': dict(decay_mult=0.),
+                     'cls_token': dict(decay_mult=0.)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, eta_min=1e-5,
+         by_epoch=False, begin=30, end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False,
+                    max_keep_ckpts=2))
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,0 +1,137 @@
+"""SemAIM's parallel decoder: L' cross-attention blocks fed by the encoder."""
+from typing import List, Optional
+
+import numpy as np
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks.drop import build_dropout
+from mmcv.cnn.bricks.transformer import FFN
+from mmengine.model import BaseModule, ModuleList
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from .attention import CrossAttention
+
+TAP_MODES = ('after', 'before')
+
+
+def decoder_taps(encoder_depth: int, depth: int, mode: str = 'after') -> List[int]:
+    """Which encoder hidden state feeds each decoder block.
+
+    State ``t`` is the encoder after ``t`` blocks (0 = embeddings). Decoder
+    block ``k`` reads encoder block ``e_k = floor((k+1) L / L') - 1``: its
+    output (``'after'``, the reference code and the paper's Algorithm 1) or
+    its input (``'before'``, the paper's Eq. 10). Evenly spaced for any
+    ``1 <= L' <= L``, divisor or not; ``e_{L'-1}`` is always the last block.
+    """
+    if not 1 <= depth <= encoder_depth:
+        raise ValueError(
+            f'decoder depth must be between 1 and the encoder depth '
+            f'{encoder_depth}, got {depth}: set neck.depth accordingly '
+            f'(paper default: {encoder_depth})')
+    if mode not in TAP_MODES:
+        raise ValueError(f'tap must be one of {TAP_MODES}, got {mode!r}')
+    ends = [(k + 1) * encoder_depth // depth for k in range(depth)]
+    return ends if mode == 'after' else [e - 1 for e in ends]
+
+
+class CrossAttentionBlock(BaseModule):
+    """Decoder block: ``g = g + attn(ln1(g), ln1(h))``, then ``ln2`` + MLP.
+    One norm for queries and keys, as in the reference code; no
+    self-attention, so query rows never see each other."""
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 drop_path_rate: float = 0.,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = CrossAttention(embed_dims, num_heads, qkv_bias)
+        self.drop_path = build_dropout(
+            dict(type='DropPath', drop_prob=drop_path_rate))
+        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.ffn = FFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
+            act_cfg=dict(type='GELU'))
+
+    def forward(self,
+                q: Tensor,
+                kv: Tensor,
+                causal: bool = False,
+                attn_mask: Optional[Tensor] = None) -> Tensor:
+        """q: (B, Nq, C) queries, kv: (B, Nk, C) encoder tokens -> (B, Nq, C)."""
+        q = q + self.drop_path(
+            self.attn(self.ln1(q), self.ln1(kv), causal, attn_mask))
+        return self.ffn(self.ln2(q), identity=q)
+
+
+@MODELS.register_module()
+class SemAIMDecoder(BaseModule):
+    """L' cross-attention blocks; block k reads encoder state ``taps[k]``.
+
+    Args:
+        embed_dims: width (the reference uses the encoder's width).
+        num_heads: attention heads.
+        depth: L', from 1 to ``encoder_depth``.
+        encoder_depth: L (filled in from the backbone by :class:`SemAIM`).
+        mlp_ratio: MLP hidden width / embed_dims.
+        tap: ``'after'`` (reference code) or ``'before'`` (paper Eq. 10).
+        drop_path_rate: stochastic depth, linearly increasing per block.
+    """
+
+    def __init__(self,
+                 embed_dims: int = 768,
+                 num_heads: int = 12,
+                 depth: int = 12,
+                 encoder_depth: int = 12,
+                 mlp_ratio: float = 4.,
+                 tap: str = 'after',
+                 qkv_bias: bool = True,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = dict(
+                     type='Xavier', layer='Linear', distribution='uniform'),
+                 ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.taps = decoder_taps(encoder_depth, depth, tap)
+        self.encoder_depth = encoder_depth
+        dpr = np.linspace(0, drop_path_rate, depth)
+        self.blocks = ModuleList([
+            CrossAttentionBlock(embed_dims, num_heads,
+                                int(embed_dims * mlp_ratio), float(dpr[i]),
+                                qkv_bias, norm_cfg) for i in range(depth)
+        ])
+
+    def forward(self,
+                queries: Tensor,
+                states: List[Tensor],
+                causal: bool = False,
+                attn_mask: Optional[Tensor] = None) -> Tensor:
+        """Decode.
+
+        Args:
+            queries: fast path (``causal=True``): (B, N, C) position
+                embeddings of the patches in order. Reference path: (B, 1+N,
+                C) for [CLS, patches] in raster order.
+            states: one (B, 1+N, C) encoder state per block (see ``taps``).
+            causal: fast path. Query t (the (t+1)-th patch) sees the encoder
+                tokens 0..t of [CLS, ordered patches], i.e. CLS and the
+                strictly earlier patches: a causal mask against the keys
+                without the last token.
+            attn_mask: reference path; (B, 1, 1+N, 1+N) decoder mask (Eq. 9).
+
+        Returns:
+            Decoded queries, same shape as ``queries``.
+        """
+        if len(states) != len(self.blocks):
+            raise ValueError(f'expected {len(self.blocks)} encoder states, '
+                             f'got {len(states)}')
+        g = queries
+        for block, h in zip(self.blocks, states):
+            g = block(g, h[:, :-1] if causal else h, causal, attn_mask)
+        return g

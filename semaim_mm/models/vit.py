@@ -1,0 +1,287 @@
+"""SemAIM's encoder: a plain ViT whose blocks accept the autoregressive
+attention (causal on the fast path, explicit masks on the reference path).
+
+Parameter names equal mmpretrain's ``VisionTransformer`` (``layers.i.ln1``,
+``layers.i.attn.qkv``, ``layers.i.ffn.layers.0.0``, ``ln1``, ...), so a
+pre-trained encoder loads into it for fine-tuning; see
+:mod:`semaim_mm.converters` for the documented key differences.
+"""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks.drop import build_dropout
+from mmcv.cnn.bricks.transformer import FFN
+from mmengine.model import BaseModule, ModuleList
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from .attention import SelfAttention
+
+
+def sincos_pos_embed(grid: Tuple[int, int], embed_dims: int,
+                     cls_token: bool = True,
+                     temperature: float = 10000.) -> Tensor:
+    """Fixed 2-D sin-cos position embedding, (1, [1+] H'*W', D).
+
+    Tokens are in raster (row-major) order; the first half of the channels
+    encodes the row, the second the column. On square grids this equals
+    mmpretrain's ``build_2d_sincos_position_embedding`` (MAE's layout);
+    unlike it, non-square grids are laid out row-major too.
+    """
+    if embed_dims % 4:
+        raise ValueError(f'embed_dims must be divisible by 4 for the 2-D '
+                         f'sin-cos embedding, got {embed_dims}')
+    h, w = grid
+    rows = torch.arange(h, dtype=torch.float32).repeat_interleave(w)
+    cols = torch.arange(w, dtype=torch.float32).repeat(h)
+    quarter = embed_dims // 4
+    omega = 1. / temperature**(torch.arange(quarter) / quarter)
+    out_r, out_c = rows[:, None] * omega, cols[:, None] * omega
+    pos = torch.cat([out_r.sin(), out_r.cos(), out_c.sin(), out_c.cos()], 1)
+    if cls_token:
+        pos = torch.cat([torch.zeros(1, embed_dims), pos])
+    return pos[None]
+
+
+class SemAIMBlock(BaseModule):
+    """Pre-norm transformer block whose self-attention can be causal or
+    masked. Same parameter names as mmpretrain's ``TransformerEncoderLayer``.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = SelfAttention(embed_dims, num_heads, qkv_bias,
+                                  attn_drop_rate, drop_rate)
+        self.drop_path = build_dropout(
+            dict(type='DropPath', drop_prob=drop_path_rate))
+        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.ffn = FFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            ffn_drop=drop_rate,
+            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
+            act_cfg=dict(type='GELU'))
+
+    def forward(self,
+                x: Tensor,
+                causal: bool = False,
+                attn_mask: Optional[Tensor] = None) -> Tensor:
+        """x: (B, N, C) -> (B, N, C)."""
+        x = x + self.drop_path(self.attn(self.ln1(x), causal, attn_mask))
+        return self.ffn(self.ln2(x), identity=x)
+
+
+@MODELS.register_module()
+class SemAIMViT(VisionTransformer):
+    """ViT encoder for SemAIM pre-training (and plain ViT use).
+
+    Args:
+        arch: ``'tiny'``, ``'small'`` (DeiT-S, 384 wide; mmpretrain's
+            ``'small'`` is 768 wide), ``'base'``, ``'large'``, ``'huge'``, or
+            a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
+            ``feedforward_channels``.
+        img_size: input size (int or (H, W)); must be divisible by
+            ``patch_size``.
+        patch_size: patch size P.
+        in_channels: image channels (3 for RGB).
+        out_type: what :meth:`forward` returns for plain (non-autoregressive)
+            use: ``'raw'`` (B, 1+N, C), ``'cls_token'``, ``'featmap'``,
+            ``'avg_featmap'`` as in mmpretrain.
+        drop_path_rate: stochastic depth, linearly increasing per block.
+        norm_cfg: norm layers (LayerNorm eps 1e-6, as MAE / SemAIM).
+    """
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny'], dict(
+            embed_dims=192, num_layers=12, num_heads=3,
+            feedforward_channels=768)),
+        **dict.fromkeys(['s', 'small'], dict(
+            embed_dims=384, num_layers=12, num_heads=6,
+            feedforward_channels=1536)),
+        **dict.fromkeys(['b', 'base'], dict(
+            embed_dims=768, num_layers=12, num_heads=12,
+            feedforward_channels=3072)),
+        **dict.fromkeys(['l', 'large'], dict(
+            embed_dims=1024, num_layers=24, num_heads=16,
+            feedforward_channels=4096)),
+        **dict.fromkeys(['h', 'huge'], dict(
+            embed_dims=1280, num_layers=32, num_heads=16,
+            feedforward_channels=5120)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 img_size: Union[int, Tuple[int, int]] = 224,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 final_norm: bool = True,
+                 out_type: str = 'raw',
+                 interpolate_mode: str = 'bicubic',
+                 init_cfg: Optional[dict] = None) -> None:
+        size = (img_size, img_size) if isinstance(img_size, int) else tuple(
+            img_size)
+        if any(s % patch_size for s in size):
+            raise ValueError(
+                f'img_size {size} is not divisible by patch_size '
+                f'{patch_size}: choose an image size that is a multiple of '
+                f'the patch size (e.g. {[s // patch_size * patch_size for s in size]})')
+        if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
+            raise ValueError(f'unknown arch {arch!r}; choose one of '
+                             f'{sorted(self.arch_zoo)} or give a dict')
+        super().__init__(
+            arch=arch,
+            img_size=size,
+            patch_size=patch_size,
+            in_channels=in_channels,
+            out_indices=out_indices,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            qkv_bias=qkv_bias,
+            norm_cfg=norm_cfg,
+            final_norm=final_norm,
+            out_type=out_type,
+            with_cls_token=True,
+            interpolate_mode=interpolate_mode,
+            init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        dpr = np.linspace(0, drop_path_rate, self.num_layers)
+        self.layers = ModuleList([
+            SemAIMBlock(
+                self.embed_dims,
+                self.arch_settings['num_heads'],
+                self.arch_settings['feedforward_channels'],
+                drop_rate=drop_rate,
+                attn_drop_rate=attn_drop_rate,
+                drop_path_rate=float(dpr[i]),
+                qkv_bias=qkv_bias,
+                norm_cfg=norm_cfg) for i in range(self.num_layers)
+        ])
+        # Fixed, not learned (MAE / SemAIM).
+        self.pos_embed.requires_grad = False
+        self.pos_embed.data.copy_(
+            sincos_pos_embed(self.patch_resolution, self.embed_dims))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if isinstance(self.init_cfg, dict) and \
+                self.init_cfg.get('type') == 'Pretrained':
+            return
+        self.pos_embed.data.copy_(
+            sincos_pos_embed(self.patch_resolution, self.embed_dims))
+        w = self.patch_embed.projection.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.normal_(self.cls_token, std=.02)
+        for m in self.layers.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def check_input(self, x: Tensor) -> Tuple[int, int]:
+        """Validate (B, C, H, W) input; returns the patch grid (H', W')."""
+        if x.dim() != 4:
+            raise ValueError(f'expected images (B, C, H, W), got shape '
+                             f'{tuple(x.shape)}')
+        B, C, H, W = x.shape
+        if C != self.in_channels:
+            raise ValueError(
+                f'expected {self.in_channels}-channel images, got {C}: '
+                'convert grayscale/RGBA images to RGB in the pipeline '
+                "(LoadImageFromFile(color_type='color') or "
+                "dict(type='ToRGB')), or set in_channels")
+        if H % self.patch_size or W % self.patch_size:
+            raise ValueError(
+                f'image size {H}x{W} is not divisible by the patch size '
+                f'{self.patch_size}: resize/crop to a multiple of it')
+        return H // self.patch_size, W // self.patch_size
+
+    def embed(self, x: Tensor) -> Tuple[Tensor, Tensor, Tuple[int, int]]:
+        """Patch-embed and add position embeddings.
+
+        Returns:
+            tokens (B, 1+N, C) = [CLS + pos_0, patches + pos], in raster order;
+            pos (1, 1+N, C) the position embedding used; the grid (H', W').
+        """
+        grid = self.check_input(x)
+        patches, grid = self.patch_embed(x)
+        pos = resize_pos_embed(self.pos_embed, self.patch_resolution, grid,
+                               self.interpolate_mode, self.num_extra_tokens)
+        tokens = torch.cat(
+            [self.cls_token.expand(x.shape[0], -1, -1), patches], 1) + pos
+        return self.pre_norm(self.drop_after_pos(tokens)), pos, tuple(grid)
+
+    def forward_tokens(self, x: Tensor) -> Tensor:
+        """Plain full-attention pass; (B, 1+N, C) after the final norm."""
+        tokens, _, _ = self.embed(x)
+        for layer in self.layers:
+            tokens = layer(tokens)
+        return self.ln1(tokens) if self.final_norm else tokens
+
+    def forward_autoregressive(
+            self,
+            x: Tensor,
+            taps: Sequence[int],
+            perm: Optional[Tensor] = None,
+            attn_mask: Optional[Tensor] = None
+    ) -> Tuple[List[Tensor], Tensor]:
+        """Encoder pass under an autoregression order.
+
+        Args:
+            x: (B, C, H, W) images.
+            taps: which hidden states to return; ``t`` is the state after
+                ``t`` blocks (0 = embeddings), sorted ascending.
+            perm: fast path: (B, N) order; tokens are gathered into it, CLS
+                first, and every block is causal.
+            attn_mask: reference path: (B, 1, 1+N, 1+N) additive encoder
+                mask (Eq. 7) over the raster sequence.
+
+        Returns:
+            ``states``: one (B, 1+N, C) tensor per tap, in the order's
+            sequence (fast) or raster sequence (reference); ``queries``:
+            decoder queries, the position embeddings of the patches in order
+            (B, N, C) on the fast path, or of [CLS, patches] (B, 1+N, C).
+        """
+        if (perm is None) == (attn_mask is None):
+            raise ValueError('give exactly one of perm (fast path) or '
+                             'attn_mask (reference path)')
+        tokens, pos, _ = self.embed(x)
+        queries = pos.expand(x.shape[0], -1, -1)
+        if perm is not None:
+            tokens = torch.cat([tokens[:, :1], gather_tokens(tokens[:, 1:], perm)], 1)
+            queries = gather_tokens(queries[:, 1:], perm)
+        wanted = sorted(set(taps))
+        states = [tokens] if 0 in wanted else []
+        for i, layer in enumerate(self.layers[:wanted[-1]]):
+            tokens = layer(tokens, causal=perm is not None, attn_mask=attn_mask)
+            if i + 1 in wanted:
+                states.append(tokens)
+        return [states[wanted.index(t)] for t in taps], queries
+
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """x: (B, N, ...) gathered along dim 1 by index (B, M) -> (B, M, ...)."""
+    idx = index.reshape(*index.shape, *([1] * (x.dim() - 2)))
+    return torch.gather(x, 1, idx.expand(-1, -1, *x.shape[2:]))

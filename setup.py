@@ -1,0 +1,29 @@
+"""semaim-mm: SemAIM (semantic-aware autoregressive image modeling) on OpenMMLab."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_requirements(name: str) -> list:
+    lines = (HERE / 'requirements' / name).read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith('#')]
+
+
+setup(
+    name='semaim_mm',
+    version='0.1.0',
+    description='SemAIM (AAAI 2024) self-supervised pre-training and '
+    'benchmarks on mmpretrain, mmdet and mmsegmentation',
+    long_description=(HERE / 'README.md').read_text(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.9',
+    packages=find_packages(include=['semaim_mm', 'semaim_mm.*']),
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={
+        'det_seg': read_requirements('mminstall.txt'),
+        'tests': read_requirements('tests.txt'),
+    },
+    license='Apache-2.0',
+)
