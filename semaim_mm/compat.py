@@ -108,8 +108,10 @@ def patch_torch_load_allowlist() -> bool:
 # --- mmengine distributed launch on CPU ----------------------------------------
 # mmengine 0.10.7's ``_init_dist_pytorch`` always calls ``torch.cuda.set_device``
 # and uses the config's backend (nccl), so ``--launcher pytorch`` dies on a
-# machine without a GPU. Without CUDA we initialise the gloo backend instead,
-# which makes ``tools/dist_train.sh CONFIG 2`` run on CPUs.
+# machine without a GPU. Without CUDA we initialise the gloo backend instead.
+# Its ``Runner.wrap_model`` also always passes ``device_ids=[LOCAL_RANK]`` to
+# DDP, which torch rejects for CPU modules: they get ``device_ids=None``.
+# Together these make ``tools/dist_train.sh CONFIG 2`` run on CPUs.
 
 
 def patch_mmengine_cpu_dist() -> bool:
@@ -125,6 +127,90 @@ def patch_mmengine_cpu_dist() -> bool:
 
     init_dist_pytorch._semaim_cpu_patch = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    from mmengine.model.wrappers import MMDistributedDataParallel as DDP
+    ddp_init = DDP.__init__
+
+    def cpu_aware_init(self, module, detect_anomalous_params=False,
+                       **kwargs):
+        if all(p.device.type == 'cpu' for p in module.parameters()):
+            kwargs['device_ids'] = None
+        ddp_init(self, module, detect_anomalous_params, **kwargs)
+
+    DDP.__init__ = cpu_aware_init
+    return True
+
+
+# --- mmengine atomic checkpoint writes -------------------------------------------
+# mmengine 0.10.x ``save_checkpoint`` (runner/checkpoint.py) writes the bytes
+# straight into the final file (``LocalBackend.put`` -> ``open(path, 'wb')``), so
+# a process killed while saving leaves a truncated ``iter_N.pth`` that
+# ``last_checkpoint`` may already name. For local paths we write a temporary
+# file in the same directory, fsync it, ``os.replace`` it onto the final name
+# (atomic on POSIX) and fsync the directory. Remote backends (``s3://``,
+# ``pavi://``, ...) keep upstream behaviour. Covers mmengine 0.10.0-0.10.7.
+
+TMP_MARK = '.tmp-'
+
+
+def atomic_write_bytes(path: str, write: Callable[[Any], None]) -> None:
+    """Write ``path`` atomically: ``write(f)`` fills a temporary file in the
+    same directory, which is fsynced and renamed onto ``path``."""
+    import os
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path)) or '.'
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix='.' + os.path.basename(path) + TMP_MARK)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; match open()
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # some file systems refuse fsync on directories
+        pass
+
+
+def _is_local_path(filename: str) -> bool:
+    return '://' not in str(filename)
+
+
+def patch_mmengine_atomic_save() -> bool:
+    from mmengine.runner import checkpoint as ckpt_mod
+    from mmengine.runner import runner as runner_mod
+    import mmengine.runner as runner_pkg
+    original = ckpt_mod.save_checkpoint
+    if getattr(original, '_semaim_atomic', False):
+        return True
+
+    def save_checkpoint(checkpoint, filename, file_client_args=None,
+                        backend_args=None):
+        if (file_client_args is not None or backend_args is not None
+                or not _is_local_path(filename)):
+            return original(checkpoint, filename, file_client_args,
+                            backend_args)
+        atomic_write_bytes(str(filename),
+                           lambda f: torch.save(checkpoint, f))
+
+    save_checkpoint._semaim_atomic = True
+    save_checkpoint.__doc__ = original.__doc__
+    save_checkpoint.__wrapped__ = original
+    for mod in (ckpt_mod, runner_mod, runner_pkg):
+        mod.save_checkpoint = save_checkpoint
     return True
 
 
@@ -134,4 +220,5 @@ def apply() -> Dict[str, bool]:
         _APPLIED['numpy_aliases'] = bool(patch_numpy_aliases())
         _APPLIED['torch_load_allowlist'] = patch_torch_load_allowlist()
         _APPLIED['mmengine_cpu_dist'] = patch_mmengine_cpu_dist()
+        _APPLIED['mmengine_atomic_save'] = patch_mmengine_atomic_save()
     return dict(_APPLIED)

@@ -240,3 +240,335 @@ def semaim_to_backbone(sd: StateDict,
     if new_grid is not None:
         out['pos_embed'] = resize_pos_embed(out['pos_embed'], new_grid)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Frozen teachers (DINO / CLIP) for feature targets, see docs/teachers.md.
+# The teacher network is timm's ``VisionTransformer`` (timm key names) plus,
+# for CLIP, a separate ``proj`` matrix (width, out_dims) applied as
+# ``tokens @ proj`` exactly like OpenAI's ``VisionTransformer.proj``.
+# ---------------------------------------------------------------------------
+
+TEACHER_FORMATS = {
+    'dino': ("DINO's released backbone (dino_vitbase16_pretrain.pth: a plain "
+             'state dict with timm-style keys cls_token, pos_embed, '
+             'patch_embed.proj.*, blocks.N.*, norm.*), a DINO training '
+             "checkpoint ('teacher' entry) or a timm ViT .safetensors/.pth"),
+    'clip': ("OpenAI CLIP's TorchScript archive (ViT-B-16.pt), an OpenAI/"
+             'open_clip state dict (visual.conv1.weight, visual.class_embedding'
+             ', visual.transformer.resblocks.N.*, visual.ln_post.*, '
+             "visual.proj; an open_clip training checkpoint's 'state_dict') "
+             'or a timm CLIP ViT .safetensors/.pth (norm_pre.*, head.weight)'),
+}
+
+# OpenAI / open_clip visual tower names -> timm names (after stripping the
+# ``visual.`` prefix); ``proj``, ``class_embedding`` and
+# ``positional_embedding`` are reshaped in :func:`openai_clip_to_teacher`.
+OPENAI_CLIP_TO_TIMM_BLOCK = (
+    ('ln_1.', 'norm1.'),
+    ('attn.in_proj_weight', 'attn.qkv.weight'),
+    ('attn.in_proj_bias', 'attn.qkv.bias'),
+    ('attn.out_proj.', 'attn.proj.'),
+    ('ln_2.', 'norm2.'),
+    ('mlp.c_fc.', 'mlp.fc1.'),
+    ('mlp.c_proj.', 'mlp.fc2.'),
+)
+
+# TorchScript storage class names -> dtypes (what ``torch.jit.save`` writes).
+_JIT_STORAGE_DTYPES = {
+    'FloatStorage': torch.float32, 'HalfStorage': torch.float16,
+    'BFloat16Storage': torch.bfloat16, 'DoubleStorage': torch.float64,
+    'LongStorage': torch.int64, 'IntStorage': torch.int32,
+    'ShortStorage': torch.int16, 'CharStorage': torch.int8,
+    'ByteStorage': torch.uint8, 'BoolStorage': torch.bool,
+}
+
+
+def _strip_prefix(sd: StateDict, prefix: str) -> StateDict:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return OrderedDict((k[len(prefix):], v) for k, v in sd.items())
+    return sd
+
+
+def is_torchscript_archive(path: str) -> bool:
+    """True for a ``torch.jit.save`` zip (it has ``<root>/code/`` files)."""
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any('/code/' in n for n in zf.namelist())
+
+
+def read_torchscript_state_dict(path: str) -> StateDict:
+    """``torch.jit.load(path).state_dict()`` without running any code.
+
+    A TorchScript archive is a zip: ``data.pkl`` pickles the module tree
+    (objects of ``__torch__.*`` classes whose attributes are tensors,
+    sub-modules and plain values), ``data/<key>`` hold the raw tensor
+    storages and ``code/`` the TorchScript source, where each class declares
+    its ``__parameters__`` and ``__buffers__``. We unpickle ``data.pkl`` with
+    an allow-list (tensor rebuild, storage types, ``OrderedDict``, TorchScript
+    list/type helpers; every ``__torch__`` class becomes an inert record), read
+    the storages ourselves and take the parameter / buffer names from the
+    ``code/`` declarations by text matching. Nothing from the archive is
+    imported, compiled or executed (``torch.jit.load`` compiles the archive's
+    code, OpenAI's ``clip.load`` and open_clip both call it).
+    """
+    import pickle
+    import zipfile
+
+    zf = zipfile.ZipFile(path)
+    names = zf.namelist()
+    data_pkl = [n for n in names if n.endswith('/data.pkl')
+                and n.count('/') == 1]
+    if not data_pkl:
+        raise ValueError(f'{path!r} is not a TorchScript archive (no data.pkl)')
+    root = data_pkl[0].split('/')[0]
+    byteorder = f'{root}/byteorder'
+    if byteorder in names and zf.read(byteorder).strip() != b'little':
+        raise ValueError(f'{path!r}: big-endian TorchScript archives are not '
+                         'supported')
+
+    # class qualname -> (parameters, buffers), from the code/ declarations.
+    declared: Dict[str, Tuple[list, list]] = {}
+    class_re = re.compile(r'^class (\w+)\(Module\):\n((?:  .*\n|\n)*)', re.M)
+    list_re = r'^  {}\s*=\s*\[(.*?)\]'
+    for name in names:
+        if not (name.startswith(f'{root}/code/') and name.endswith('.py')):
+            continue
+        module = name[len(f'{root}/code/'):-3].replace('/', '.')
+        text = zf.read(name).decode('utf-8', 'replace')
+        for m in class_re.finditer(text):
+            body = m.group(2)
+            lists = []
+            for field in ('__parameters__', '__buffers__'):
+                f = re.search(list_re.format(field), body, re.M)
+                lists.append(re.findall(r'"([^"]+)"', f.group(1)) if f else
+                             None)
+            declared[f'{module}.{m.group(1)}'] = tuple(lists)
+
+    class _Record:
+        """Stand-in for a TorchScript class instance: only holds state."""
+        qualname = ''
+
+        def __setstate__(self, state):
+            if isinstance(state, dict):
+                self.__dict__.update(state)
+            else:
+                self.__dict__['_state'] = state
+
+    records: Dict[str, type] = {}
+
+    def rebuild_tensor(storage, offset, size, stride, requires_grad=False,
+                       hooks=None, metadata=None):
+        return storage.as_strided(size, stride, offset).clone()
+
+    def identity(x, *args):
+        return x
+
+    allowed = {
+        ('torch._utils', '_rebuild_tensor_v2'): rebuild_tensor,
+        ('collections', 'OrderedDict'): OrderedDict,
+        ('torch.jit._pickle', 'build_intlist'): identity,
+        ('torch.jit._pickle', 'build_tensorlist'): identity,
+        ('torch.jit._pickle', 'build_doublelist'): identity,
+        ('torch.jit._pickle', 'build_boollist'): identity,
+        ('torch.jit._pickle', 'build_genericlist'): identity,
+        ('torch.jit._pickle', 'restore_type_tag'): identity,
+    }
+    storages: Dict[str, Tensor] = {}
+
+    class _Unpickler(pickle.Unpickler):
+
+        def find_class(self, module, name):
+            if (module, name) in allowed:
+                return allowed[module, name]
+            if module == 'torch' and name in _JIT_STORAGE_DTYPES:
+                return _JIT_STORAGE_DTYPES[name]
+            if module == '__torch__' or module.startswith('__torch__.'):
+                qual = f'{module}.{name}'
+                if qual not in records:
+                    records[qual] = type(name, (_Record, ),
+                                         dict(qualname=qual))
+                return records[qual]
+            raise pickle.UnpicklingError(
+                f'{path!r}: TorchScript archive refers to {module}.{name}, '
+                'which a weights-only reader does not allow')
+
+        def persistent_load(self, pid):
+            if not (isinstance(pid, tuple) and pid and pid[0] == 'storage'):
+                raise pickle.UnpicklingError(f'unsupported persistent id '
+                                             f'{pid!r} in {path!r}')
+            dtype, key = pid[1], str(pid[2])
+            if key not in storages:
+                raw = bytearray(zf.read(f'{root}/data/{key}'))
+                storages[key] = (torch.frombuffer(raw, dtype=dtype) if raw
+                                 else torch.empty(0, dtype=dtype))
+            return storages[key]
+
+    with zf.open(data_pkl[0]) as f:
+        top = _Unpickler(f).load()
+    if not isinstance(top, _Record):
+        raise ValueError(f'{path!r}: data.pkl does not hold a module')
+
+    out: StateDict = OrderedDict()
+
+    def walk(rec, prefix):
+        params, buffers = declared.get(rec.qualname, (None, None))
+        state = rec.__dict__
+        if params is None:  # undeclared class: every tensor attribute
+            tensor_names = [k for k, v in state.items()
+                            if isinstance(v, Tensor)]
+        else:
+            tensor_names = list(params) + list(buffers or [])
+        for k in tensor_names:
+            if isinstance(state.get(k), Tensor):
+                out[prefix + k] = state[k]
+        for k, v in state.items():
+            if isinstance(v, _Record):
+                walk(v, f'{prefix}{k}.')
+
+    walk(top, '')
+    return out
+
+
+def read_teacher_file(path: str, trusted: bool = False) -> StateDict:
+    """Tensors of a teacher checkpoint: ``.safetensors``, a TorchScript
+    archive (read without executing code, see
+    :func:`read_torchscript_state_dict`; ``trusted=True`` uses
+    ``torch.jit.load`` instead) or a ``torch.save`` file (``weights_only``;
+    the tensor dict is taken from ``state_dict`` / ``model`` / ``teacher`` /
+    ``module`` entries when present)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'teacher checkpoint {path!r} does not exist: put the teacher '
+            'weights there (see docs/teachers.md for the exact files)')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return OrderedDict(load_file(path, device='cpu'))
+    if is_torchscript_archive(path):
+        if trusted:
+            return OrderedDict(
+                torch.jit.load(path, map_location='cpu').state_dict())
+        return read_torchscript_state_dict(path)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # not a torch file, or needs unsafe globals
+        raise ValueError(
+            f'cannot read teacher checkpoint {path!r} as a weights-only '
+            f'torch.save file, TorchScript archive or .safetensors: {e}'
+        ) from e
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{path!r} does not hold a state dict')
+    for key in ('teacher', 'state_dict', 'model', 'module'):
+        if isinstance(ckpt.get(key), dict):
+            ckpt = ckpt[key]
+            break
+    return OrderedDict(
+        (k, v) for k, v in ckpt.items() if isinstance(v, Tensor))
+
+
+def teacher_checkpoint_kind(sd: StateDict) -> str:
+    """``timm-vit`` (DINO / timm), ``timm-clip`` (timm's CLIP ViT),
+    ``openai-clip`` (OpenAI / open_clip visual tower) or ``unknown``."""
+    keys = set(sd)
+    if any(k.startswith('transformer.resblocks.') for k in keys) and \
+            'conv1.weight' in keys:
+        return 'openai-clip'
+    if 'patch_embed.proj.weight' in keys and any(
+            k.startswith('blocks.') for k in keys):
+        return 'timm-clip' if 'norm_pre.weight' in keys else 'timm-vit'
+    return 'unknown'
+
+
+def _clean_teacher_keys(sd: StateDict) -> StateDict:
+    """Strip DDP / wrapper prefixes (``module.``, DINO's ``backbone.``),
+    keep the visual tower of a full CLIP model (``visual.``)."""
+    sd = _strip_prefix(sd, 'module.')
+    if any(k.startswith('visual.') for k in sd):
+        sd = OrderedDict((k[7:], v) for k, v in sd.items()
+                         if k.startswith('visual.'))
+    if any(k.startswith('backbone.') for k in sd):  # DINO training ckpt
+        sd = OrderedDict((k[9:], v) for k, v in sd.items()
+                         if k.startswith('backbone.'))
+    return sd
+
+
+def openai_clip_to_teacher(sd: StateDict) -> StateDict:
+    """OpenAI / open_clip visual tower (``visual.`` stripped) -> teacher keys
+    (timm ``VisionTransformer`` with ``pre_norm`` + ``proj``)."""
+    out = OrderedDict()
+    for key, value in sd.items():
+        if key == 'conv1.weight':
+            out['patch_embed.proj.weight'] = value
+        elif key == 'class_embedding':
+            out['cls_token'] = value.reshape(1, 1, -1)
+        elif key == 'positional_embedding':
+            out['pos_embed'] = value.unsqueeze(0)
+        elif key.startswith('ln_pre.'):
+            out['norm_pre.' + key[7:]] = value
+        elif key.startswith('ln_post.'):
+            out['norm.' + key[8:]] = value
+        elif key == 'proj':
+            out['proj'] = value
+    out.update(_map_blocks(sd, 'transformer.resblocks.', 'blocks.',
+                           OPENAI_CLIP_TO_TIMM_BLOCK))
+    return out
+
+
+def teacher_to_openai_clip(sd: StateDict) -> StateDict:
+    """Inverse of :func:`openai_clip_to_teacher` (``visual.`` not added)."""
+    out = OrderedDict()
+    for key, value in sd.items():
+        if key == 'patch_embed.proj.weight':
+            out['conv1.weight'] = value
+        elif key == 'cls_token':
+            out['class_embedding'] = value.reshape(-1)
+        elif key == 'pos_embed':
+            out['positional_embedding'] = value[0]
+        elif key.startswith('norm_pre.'):
+            out['ln_pre.' + key[9:]] = value
+        elif key.startswith('norm.'):
+            out['ln_post.' + key[5:]] = value
+        elif key == 'proj':
+            out['proj'] = value
+    out.update(_map_blocks(sd, 'blocks.', 'transformer.resblocks.',
+                           OPENAI_CLIP_TO_TIMM_BLOCK, reverse=True))
+    return out
+
+
+def load_teacher_state_dict(path: str, kind: str,
+                            trusted: bool = False) -> StateDict:
+    """Read a DINO (``kind='dino'``) or CLIP (``kind='clip'``) teacher
+    checkpoint in any supported layout (:data:`TEACHER_FORMATS`) and return
+    fp32 tensors with teacher keys (timm names, plus ``proj`` for CLIP).
+    Anything else is a ``ValueError`` naming the expected formats."""
+    if kind not in TEACHER_FORMATS:
+        raise ValueError(f'teacher kind must be one of {list(TEACHER_FORMATS)}'
+                         f', got {kind!r}')
+    sd = _clean_teacher_keys(read_teacher_file(path, trusted))
+    found = teacher_checkpoint_kind(sd)
+    expected = TEACHER_FORMATS[kind]
+    if kind == 'dino' and found == 'timm-vit':
+        sd = OrderedDict((k, v) for k, v in sd.items()
+                         if not k.startswith(('head.', 'fc_norm.')))
+    elif kind == 'clip' and found == 'openai-clip':
+        sd = openai_clip_to_teacher(sd)
+    elif kind == 'clip' and found == 'timm-clip':
+        sd = OrderedDict(sd)
+        head = sd.pop('head.weight', None)
+        bias = sd.pop('head.bias', None)
+        if head is None:
+            raise ValueError(f'{path!r}: timm CLIP checkpoint without the '
+                             'projection (head.weight); expected ' + expected)
+        if bias is not None and bias.abs().max() > 0:
+            raise ValueError(f'{path!r}: head.bias is not zero, this is a '
+                             'classifier, not the CLIP projection')
+        sd['proj'] = head.t()
+    else:
+        sample = ', '.join(list(sd)[:4])
+        raise ValueError(
+            f'{path!r} is not a {kind.upper()} teacher checkpoint (found '
+            f'{found!r} layout, keys like {sample}). Expected {expected}.')
+    return OrderedDict((k, v.float().contiguous()) for k, v in sd.items())

@@ -87,6 +87,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
+    # Pre-flight: missing/empty dataset folders, broken annotation files and
+    # missing checkpoints fail here with a message naming the fix.
+    from semaim_mm.datasets.checks import DataCheckError, check_train_config
+    try:
+        check_train_config(cfg)
+    except DataCheckError as e:
+        raise SystemExit(f'error: {e}')
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -6,10 +6,19 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # Atomic writes, prune-after-save, resume only from complete files,
+    # checkpoint-kind check (semaim_mm/engine/checkpoint.py).
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
+
+# Exact mid-epoch resume (needs sampler=dict(type='ResumableSampler')) and a
+# NaN/Inf-loss guard (action='stop' or 'skip'); see docs/reliability.md.
+custom_hooks = [
+    dict(type='ExactResumeHook'),
+    dict(type='NonFiniteLossHook', action='stop'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

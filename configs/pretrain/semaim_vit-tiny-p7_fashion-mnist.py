@@ -44,6 +44,6 @@ param_scheduler = [
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False,
+    checkpoint=dict(type='SafeCheckpointHook', interval=100, by_epoch=False,
                     max_keep_ckpts=2))
 randomness = dict(seed=0, diff_rank_seed=True)

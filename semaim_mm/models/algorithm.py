@@ -15,7 +15,7 @@ from .attention import autoregressive_masks, check_path
 from .orders import BaseOrder, Order, build_order, draw_noise
 from .vit import gather_tokens
 
-SIMILARITY_SOURCES = ('cls', 'gap', 'ema')
+SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
 
 
 def sample_seed(base: int, iteration: int, sample_idx: int) -> int:
@@ -47,7 +47,9 @@ class SemAIM(BaseSelfSupervisor):
             Replaces ``order``.
         similarity_source: ``'cls'`` (cos of CLS vs patches), ``'gap'``
             (mean patch token vs patches) or ``'ema'`` (CLS of an EMA copy of
-            the encoder).
+            the encoder) or ``'teacher'`` (the frozen teacher of a
+            :class:`TeacherTargetGenerator`: CLS-vs-patch cosine, softmax;
+            its tokens are computed once per step for order and targets).
         ema_momentum: EMA update weight of the online encoder (mmengine
             convention: ``ema = (1 - m) * ema + m * online``).
         attention_path: ``'fast'`` (ordered tokens + causal SDPA) or
@@ -56,6 +58,10 @@ class SemAIM(BaseSelfSupervisor):
             (reference code behaviour); default runs it in the training
             dtype, which is cheaper.
         seed: base seed of the per-image order noise.
+        compile: ``torch.compile`` every encoder and decoder block in place
+            (``nn.Module.compile``: parameter names and checkpoints are
+            unchanged); ``True`` or a dict of ``torch.compile`` kwargs.
+            Off by default (first steps pay the compilation).
         log_order_stats: add ``sim_peak`` (N * max S, 1 = flat map) to the
             logged outputs.
     """
@@ -74,6 +80,7 @@ class SemAIM(BaseSelfSupervisor):
                  similarity_fp32: bool = False,
                  seed: int = 0,
                  log_order_stats: bool = True,
+                 compile: Union[bool, dict] = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -85,6 +92,9 @@ class SemAIM(BaseSelfSupervisor):
                 in_channels=backbone.in_channels)
         if not isinstance(target_generator, nn.Module):
             target_generator = MODELS.build(target_generator)
+        if getattr(target_generator, 'student_patch_size', 0) is None:
+            # teachers: targets on the student's grid
+            target_generator.student_patch_size = backbone.patch_size
         if isinstance(neck, dict):
             neck = dict(neck)
             neck.setdefault('encoder_depth', backbone.num_layers)
@@ -105,12 +115,29 @@ class SemAIM(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
 
+        # Parameters that never reach the loss would stall DDP's gradient
+        # reduction: the encoder's final norm (only the no-grad similarity
+        # pass uses it) and, with tap='before', the blocks after the last tap.
+        unused = list(self.backbone.layers[max(self.neck.taps):])
+        if self.backbone.final_norm:
+            unused.append(self.backbone.ln1)
+        for module in unused:
+            module.requires_grad_(False)
+
         if similarity_source not in SIMILARITY_SOURCES:
             raise ValueError(f'similarity_source must be one of '
                              f'{SIMILARITY_SOURCES}, got {similarity_source!r}')
+        if similarity_source == 'teacher' and not hasattr(
+                self.target_generator, 'similarity'):
+            raise ValueError("similarity_source='teacher' needs a teacher "
+                             'target generator (DINO/CLIPTargetGenerator)')
         self.similarity_source = similarity_source
         self.attention_path = check_path(attention_path)
         self.similarity_fp32 = similarity_fp32
+        self.compile_cfg = compile
+        if compile:
+            self.compile_blocks(**(compile if isinstance(compile, dict)
+                                   else {}))
         self.seed = seed
         self.log_order_stats = log_order_stats
         self.by_epoch = by_epoch
@@ -130,6 +157,15 @@ class SemAIM(BaseSelfSupervisor):
             self.ema_backbone = ExponentialMovingAverage(
                 self.backbone, momentum=ema_momentum)
 
+    def compile_blocks(self, **kwargs) -> None:
+        """``torch.compile`` each encoder block and decoder block in place
+        (the same compiled code serves the similarity pass, the causal
+        encoder and, on the reference path, the masked one)."""
+        blocks = list(getattr(self.backbone, 'layers', [])) + list(
+            getattr(self.neck, 'blocks', []))
+        for block in blocks:
+            block.compile(**kwargs)
+
     # ----------------------------------------------------------- the pieces
     def current_order(self) -> BaseOrder:
         """The order in use at the runner's current epoch (or iteration)."""
@@ -142,7 +178,11 @@ class SemAIM(BaseSelfSupervisor):
     def similarity(self, inputs: Tensor) -> Tensor:
         """Similarity map S (B, N) from a frozen copy of this step's encoder:
         eval mode (no dropout / drop path), no grad, no mask, final norm;
-        the caller's train/eval mode is restored afterwards."""
+        the caller's train/eval mode is restored afterwards. With
+        ``similarity_source='teacher'`` the map comes from the frozen teacher
+        (no student pass; its tokens are shared with the targets)."""
+        if self.similarity_source == 'teacher':
+            return self.target_generator.similarity(inputs)
         net = (self.ema_backbone.module
                if self.similarity_source == 'ema' else self.backbone)
         was_training = net.training
@@ -197,17 +237,30 @@ class SemAIM(BaseSelfSupervisor):
             (pred, perm): predictions (B, N, D_t) for the patches in the
             order ``perm`` (B, N) (raster order on the reference path).
         """
+        return self.decode_in_order(*self.encode_in_order(inputs, order),
+                                    order)
+
+    def encode_in_order(self, inputs: Tensor, order: Order):
+        """Encoder half of :meth:`predict_in_order` (split out so the
+        benchmark can time it): returns ``(states, queries, dec_mask)``;
+        ``dec_mask`` is None on the fast path."""
         taps = self.neck.taps
         if self.attention_path == 'fast':
             states, queries = self.backbone.forward_autoregressive(
                 inputs, taps, perm=order.perm)
-            decoded = self.neck(queries, states, causal=True)
-            return self.head.predict(decoded), order.perm
+            return states, queries, None
         enc_mask, dec_mask = autoregressive_masks(order.rank.float())
         states, queries = self.backbone.forward_autoregressive(
             inputs, taps, attn_mask=enc_mask)
+        return states, queries, dec_mask
+
+    def decode_in_order(self, states, queries, dec_mask, order: Order):
+        """Decoder + head half of :meth:`predict_in_order`."""
+        if self.attention_path == 'fast':
+            decoded = self.neck(queries, states, causal=True)
+            return self.head.predict(decoded), order.perm
         decoded = self.neck(queries, states, attn_mask=dec_mask)
-        raster = torch.arange(order.perm.shape[1], device=inputs.device)
+        raster = torch.arange(order.perm.shape[1], device=queries.device)
         return self.head.predict(decoded[:, 1:]), raster.expand_as(order.perm)
 
     # ------------------------------------------------------- mmpretrain API

@@ -7,7 +7,9 @@ from mmcv.cnn.bricks.drop import build_dropout
 from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
+import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from .attention import CrossAttention
 
@@ -82,6 +84,9 @@ class SemAIMDecoder(BaseModule):
         mlp_ratio: MLP hidden width / embed_dims.
         tap: ``'after'`` (reference code) or ``'before'`` (paper Eq. 10).
         drop_path_rate: stochastic depth, linearly increasing per block.
+        grad_checkpointing: recompute each block in the backward pass
+            (``torch.utils.checkpoint``, non-reentrant): less memory, about
+            one more decoder forward of cost.
     """
 
     def __init__(self,
@@ -96,8 +101,10 @@ class SemAIMDecoder(BaseModule):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = dict(
                      type='Xavier', layer='Linear', distribution='uniform'),
+                 grad_checkpointing: bool = False,
                  ) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.grad_checkpointing = grad_checkpointing
         self.taps = decoder_taps(encoder_depth, depth, tap)
         self.encoder_depth = encoder_depth
         dpr = np.linspace(0, drop_path_rate, depth)
@@ -133,5 +140,10 @@ class SemAIMDecoder(BaseModule):
                              f'got {len(states)}')
         g = queries
         for block, h in zip(self.blocks, states):
-            g = block(g, h[:, :-1] if causal else h, causal, attn_mask)
+            kv = h[:, :-1] if causal else h
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                g = checkpoint(block, g, kv, causal, attn_mask,
+                               use_reentrant=False)
+            else:
+                g = block(g, kv, causal, attn_mask)
         return g

@@ -64,10 +64,12 @@ class RGBTargetGenerator(BaseModule):
 
     @torch.no_grad()
     def forward(self, imgs: Tensor) -> Tensor:
-        """(B, C, H, W) normalised images -> (B, N, P*P*C) fp32 targets."""
-        x = imgs.float()
+        """(B, C, H, W) normalised images -> (B, N, P*P*C) targets (>= fp32)."""
+        # Targets are computed in at least fp32, whatever the autocast dtype.
+        x = imgs.float() if imgs.dtype in (torch.float16,
+                                           torch.bfloat16) else imgs
         if self.kernel is not None:
-            x = F.conv2d(x, self.kernel, padding=self.kernel.shape[-1] // 2,
+            x = F.conv2d(x, self.kernel.to(x.dtype), padding=self.kernel.shape[-1] // 2,
                          groups=self.in_channels)
         target = patchify(x, self.patch_size)
         if self.norm_pix:

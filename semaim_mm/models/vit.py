@@ -18,6 +18,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import SelfAttention
 
@@ -103,6 +104,10 @@ class SemAIMViT(VisionTransformer):
             ``'avg_featmap'`` as in mmpretrain.
         drop_path_rate: stochastic depth, linearly increasing per block.
         norm_cfg: norm layers (LayerNorm eps 1e-6, as MAE / SemAIM).
+        grad_checkpointing: recompute each block in the backward pass
+            (``torch.utils.checkpoint``, non-reentrant) instead of storing
+            its activations: less memory, about one more forward of cost.
+            Only where autograd records (no effect on the similarity pass).
     """
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
@@ -136,6 +141,7 @@ class SemAIMViT(VisionTransformer):
                  final_norm: bool = True,
                  out_type: str = 'raw',
                  interpolate_mode: str = 'bicubic',
+                 grad_checkpointing: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         size = (img_size, img_size) if isinstance(img_size, int) else tuple(
             img_size)
@@ -164,6 +170,7 @@ class SemAIMViT(VisionTransformer):
             init_cfg=init_cfg)
         self.in_channels = in_channels
         self.patch_size = patch_size
+        self.grad_checkpointing = grad_checkpointing
         dpr = np.linspace(0, drop_path_rate, self.num_layers)
         self.layers = ModuleList([
             SemAIMBlock(
@@ -237,8 +244,16 @@ class SemAIMViT(VisionTransformer):
         """Plain full-attention pass; (B, 1+N, C) after the final norm."""
         tokens, _, _ = self.embed(x)
         for layer in self.layers:
-            tokens = layer(tokens)
+            tokens = self._run_block(layer, tokens)
         return self.ln1(tokens) if self.final_norm else tokens
+
+    def _run_block(self, layer: nn.Module, tokens: Tensor,
+                   causal: bool = False,
+                   attn_mask: Optional[Tensor] = None) -> Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(layer, tokens, causal, attn_mask,
+                              use_reentrant=False)
+        return layer(tokens, causal=causal, attn_mask=attn_mask)
 
     def forward_autoregressive(
             self,
@@ -275,7 +290,8 @@ class SemAIMViT(VisionTransformer):
         wanted = sorted(set(taps))
         states = [tokens] if 0 in wanted else []
         for i, layer in enumerate(self.layers[:wanted[-1]]):
-            tokens = layer(tokens, causal=perm is not None, attn_mask=attn_mask)
+            tokens = self._run_block(layer, tokens, perm is not None,
+                                     attn_mask)
             if i + 1 in wanted:
                 states.append(tokens)
         return [states[wanted.index(t)] for t in taps], queries

@@ -23,6 +23,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # ResumableSampler = DefaultSampler that can resume mid-epoch exactly.
+    sampler=dict(type='ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, split='train', pipeline=train_pipeline))

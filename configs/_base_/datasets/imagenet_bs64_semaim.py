@@ -9,7 +9,9 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Skips corrupt/truncated files with a counted warning (on_error='raise'
+    # to fail instead); gray / RGBA / 16-bit images become 3-channel uint8.
+    dict(type='SafeLoadImageFromFile', on_error='skip', max_skips=1000),
     dict(
         type='RandomResizedCrop',
         scale=224,
@@ -25,7 +27,8 @@ train_dataloader = dict(
     num_workers=10,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # ResumableSampler = DefaultSampler that can resume mid-epoch exactly.
+    sampler=dict(type='ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

@@ -1,0 +1,10 @@
+# SemAIM ViT-S/16 (DeiT-S: 384 wide, 12 blocks, 6 heads) with a 12-block
+# decoder of the same width: the model of the CPU benchmark targets in
+# docs/benchmarks.md (tools/benchmark.py; --img-size 448 for 784 tokens).
+_base_ = ['../_base_/models/semaim_vit-base-p16.py']
+
+model = dict(
+    backbone=dict(arch='small'),
+    neck=dict(num_heads=6, depth=12),
+    head=dict(embed_dims=384),
+)

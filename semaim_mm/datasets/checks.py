@@ -1,0 +1,208 @@
+"""Pre-flight checks of dataset folders and annotation files.
+
+Pure python (json + os): no mmdet / mmseg import, and not imported by
+``import semaim_mm``; ``tools/train.py`` calls :func:`check_train_config`
+before building the runner, so a missing folder or a broken annotation file
+fails in a second with a message naming the fix, not deep inside a dataset
+class (or after hours, in a worker).
+"""
+import json
+import os
+import os.path as osp
+from typing import Iterable, Optional
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+
+
+class DataCheckError(ValueError):
+    """A dataset or annotation problem found before training."""
+
+
+def _has_file(folder: str, exts: Iterable[str] = IMG_EXTENSIONS,
+              limit: int = 100000) -> bool:
+    seen = 0
+    for _, _, files in os.walk(folder, followlinks=True):
+        for name in files:
+            if name.lower().endswith(tuple(exts)):
+                return True
+            seen += 1
+            if seen > limit:
+                return False
+    return False
+
+
+def check_image_folder(data_root: str, data_prefix: str = '',
+                       ann_file: str = '') -> None:
+    """An mmpretrain ``ImageNet`` / ``CustomDataset`` folder: exists and
+    holds at least one image (or the annotation file exists)."""
+    root = data_root or ''
+    folder = osp.join(root, data_prefix) if data_prefix else root
+    if not root and not data_prefix:
+        raise DataCheckError('the dataset has neither data_root nor '
+                             'data_prefix: set train_dataloader.dataset.'
+                             'data_root')
+    if not osp.isdir(folder):
+        raise DataCheckError(
+            f'dataset folder {folder!r} does not exist (cwd {os.getcwd()!r}).'
+            ' Fix: put the data there (ImageNet: data/imagenet/train/<class>/'
+            '*.JPEG, see docs) or override it: --cfg-options '
+            'train_dataloader.dataset.data_root=/path/to/data')
+    if ann_file:
+        ann = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
+        if not osp.isfile(ann):
+            raise DataCheckError(
+                f'annotation file {ann!r} does not exist. Fix: create it '
+                "(one 'relative/path.jpg label' per line) or set "
+                "train_dataloader.dataset.ann_file='' to scan the folder")
+        if osp.getsize(ann) == 0:
+            raise DataCheckError(f'annotation file {ann!r} is empty')
+    elif not _has_file(folder):
+        raise DataCheckError(
+            f'dataset folder {folder!r} holds no image files '
+            f'({", ".join(IMG_EXTENSIONS)}). Fix: check the path and that '
+            'the archive was extracted (ImageNet train: one sub-folder per '
+            'class).')
+
+
+def check_coco_annotation(path: str) -> dict:
+    """Parse a COCO instances file and check its structure; returns the
+    parsed dict. Raises :class:`DataCheckError` naming the problem."""
+    if not osp.isfile(path):
+        raise DataCheckError(
+            f'COCO annotation file {path!r} does not exist. Fix: download '
+            'annotations_trainval2017.zip into data/coco/annotations or set '
+            'ann_file / data_root')
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataCheckError(
+            f'COCO annotation file {path!r} is not valid JSON ({e}); it is '
+            'probably truncated: download it again') from None
+    except UnicodeDecodeError as e:
+        raise DataCheckError(f'COCO annotation file {path!r} is not UTF-8 '
+                             f'JSON ({e})') from None
+    if not isinstance(data, dict):
+        raise DataCheckError(f'COCO annotation file {path!r}: top level is '
+                             f'{type(data).__name__}, expected an object')
+    missing = [k for k in ('images', 'annotations', 'categories')
+               if not isinstance(data.get(k), list)]
+    if missing:
+        raise DataCheckError(
+            f'COCO annotation file {path!r} lacks the list(s) {missing}; '
+            'is it a COCO *instances* file (not captions / a results file)?')
+    if not data['images']:
+        raise DataCheckError(f'COCO annotation file {path!r} lists no '
+                             'images')
+    image_ids = set()
+    for i, img in enumerate(data['images']):
+        if not isinstance(img, dict) or not {'id', 'file_name'} <= set(img):
+            raise DataCheckError(f'COCO annotation file {path!r}: images[{i}]'
+                                 " needs 'id' and 'file_name'")
+        image_ids.add(img['id'])
+    cat_ids = {c.get('id') for c in data['categories']
+               if isinstance(c, dict)}
+    for i, ann in enumerate(data['annotations']):
+        if not isinstance(ann, dict):
+            raise DataCheckError(f'{path!r}: annotations[{i}] is not an '
+                                 'object')
+        box = ann.get('bbox')
+        if not (isinstance(box, list) and len(box) == 4 and all(
+                isinstance(v, (int, float)) for v in box)):
+            raise DataCheckError(
+                f'COCO annotation file {path!r}: annotations[{i}] (id '
+                f"{ann.get('id')}) has bbox {box!r}; expected [x, y, w, h]")
+        if ann.get('image_id') not in image_ids:
+            raise DataCheckError(
+                f'COCO annotation file {path!r}: annotations[{i}] refers to '
+                f"image_id {ann.get('image_id')!r}, which is not in images")
+        if ann.get('category_id') not in cat_ids:
+            raise DataCheckError(
+                f'COCO annotation file {path!r}: annotations[{i}] has '
+                f"category_id {ann.get('category_id')!r}, not in categories")
+    return data
+
+
+def check_ade20k(data_root: str, img_dir: str = 'images/training',
+                 ann_dir: str = 'annotations/training',
+                 img_suffix: str = '.jpg', seg_suffix: str = '.png') -> int:
+    """ADE20k (mmseg layout): both folders exist, are non-empty and every
+    image has its label map. Returns the number of pairs."""
+    imgs = osp.join(data_root, img_dir)
+    anns = osp.join(data_root, ann_dir)
+    for folder, what in ((imgs, 'image'), (anns, 'annotation')):
+        if not osp.isdir(folder):
+            raise DataCheckError(
+                f'ADE20k {what} folder {folder!r} does not exist. Fix: '
+                'extract ADEChallengeData2016.zip into data/ade/ (mmseg '
+                'layout: images/training, annotations/training) or set '
+                'data_root')
+    names = sorted(f[:-len(img_suffix)] for f in os.listdir(imgs)
+                   if f.endswith(img_suffix))
+    if not names:
+        raise DataCheckError(f'ADE20k image folder {imgs!r} holds no '
+                             f'*{img_suffix} files')
+    missing = [n for n in names
+               if not osp.isfile(osp.join(anns, n + seg_suffix))]
+    if missing:
+        raise DataCheckError(
+            f'ADE20k: {len(missing)} image(s) have no label map in {anns!r},'
+            f' e.g. {missing[0]}{seg_suffix}; the annotation archive is '
+            'incomplete or from another split')
+    return len(names)
+
+
+def _get(cfg, key, default=None):
+    try:
+        return cfg.get(key, default)
+    except AttributeError:
+        return default
+
+
+def check_dataset_cfg(ds: dict) -> None:
+    """Dispatch on the dataset type (wrappers are unwrapped)."""
+    if ds is None:
+        return
+    kind = str(_get(ds, 'type', ''))
+    for inner in ('dataset', 'datasets'):
+        sub = _get(ds, inner)
+        if isinstance(sub, (list, tuple)):
+            for s in sub:
+                check_dataset_cfg(s)
+            return
+        if sub is not None and kind.endswith(('Wrapper', 'Dataset')) and \
+                kind not in ('CocoDataset', 'ADE20KDataset'):
+            check_dataset_cfg(sub)
+            return
+    root = _get(ds, 'data_root', '') or ''
+    prefix = _get(ds, 'data_prefix', '') or ''
+    if kind in ('ImageNet', 'CustomDataset', 'ImageNet21k'):
+        if isinstance(prefix, dict):
+            prefix = prefix.get('img_path', prefix.get('img', '')) or ''
+        if kind.startswith('ImageNet') and not prefix:
+            prefix = _get(ds, 'split', '') or ''
+        check_image_folder(root, prefix, _get(ds, 'ann_file', '') or '')
+    elif kind == 'CocoDataset':
+        ann = _get(ds, 'ann_file', '')
+        if ann:
+            check_coco_annotation(ann if osp.isabs(ann) else osp.join(root,
+                                                                     ann))
+    elif kind == 'ADE20KDataset':
+        pre = prefix if isinstance(prefix, dict) else {}
+        check_ade20k(root, pre.get('img_path', 'images/training'),
+                     pre.get('seg_map_path', 'annotations/training'))
+
+
+def check_train_config(cfg) -> None:
+    """Pre-flight checks for ``tools/train.py``: the training data and the
+    ``load_from`` file exist."""
+    loader = _get(cfg, 'train_dataloader')
+    if loader:
+        check_dataset_cfg(_get(loader, 'dataset'))
+    load_from: Optional[str] = _get(cfg, 'load_from')
+    if load_from and '://' not in str(load_from) and \
+            not osp.isfile(load_from):
+        what = '--resume' if _get(cfg, 'resume') else 'load_from'
+        raise DataCheckError(f'{what} checkpoint {load_from!r} does not '
+                             'exist')

@@ -1,0 +1,167 @@
+"""The SemAIM ViT as an mmseg backbone.
+
+Design: this subclasses :class:`semaim_mm.models.SemAIMViT` (the very module
+pre-training trains) instead of feeding mmseg's own ``MAE``/``BEiT``
+backbone through a key converter. mmseg's ``MAE`` differs in ways a key
+mapping cannot hide: BEiT-style attention (``q_bias``/``v_bias``, no key
+bias), layer scale (``gamma_1/2``, ``init_values``) and its own position
+embedding handling, so its features would only match after rewriting
+weights. Reusing the blocks makes the fine-tuned features exactly the
+pre-trained encoder's, and checkpoints load with their own key names.
+
+Outputs: one (B, C, H/P, W/P) map per ``out_indices`` entry (block outputs,
+0-based, default (3, 5, 7, 11) as MAE/BEiT). The fixed sin-cos position
+embedding (made for ``img_size``) is interpolated (bicubic) to any input
+grid: slide-inference crops, whole-image inference on other sizes,
+non-square inputs. Inputs whose sides are not multiples of the patch size are
+zero-padded at the bottom/right (``pad_to_patch``), as mmseg's ViT does.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from semaim_mm.converters import (detect_format, load_state_dict,
+                                  resize_pos_embed, semaim_to_backbone,
+                                  timm_vit_to_mm)
+from semaim_mm.models.vit import SemAIMViT
+
+# Keys a pre-training checkpoint has that this backbone does not use: the
+# encoder's final norm ``ln1`` when ``final_norm=False`` (the default: the
+# pyramid reads un-normalised block outputs, as MAE/BEiT segmentation), and
+# ``ln2`` of a fine-tuned classifier with global average pooling.
+UNUSED_CHECKPOINT_KEYS = ('ln1.weight', 'ln1.bias', 'ln2.weight', 'ln2.bias')
+
+
+@MODELS.register_module()
+class SemAIMViTSeg(SemAIMViT):
+    """SemAIM ViT encoder returning multi-level feature maps for mmseg.
+
+    Args:
+        arch, img_size, patch_size, in_channels, drop_rate, attn_drop_rate,
+        drop_path_rate, qkv_bias, norm_cfg, interpolate_mode: as
+            :class:`~semaim_mm.models.SemAIMViT`.
+        out_indices: blocks whose outputs are returned (0-based; negative
+            counts from the end).
+        final_norm: apply the encoder's final LayerNorm to the last block's
+            output (only matters if the last block is in ``out_indices``).
+            Default False (MAE/BEiT segmentation).
+        pad_to_patch: zero-pad inputs to a multiple of the patch size
+            instead of raising.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH[, prefix=...])``
+            loads a SemAIM pre-training checkpoint, the authors' reference
+            checkpoint, a ``tools/model_converters/semaim_to_backbone.py``
+            output, a classifier/segmentor checkpoint (``prefix``, e.g.
+            ``'backbone.'``) or a timm ViT; the position embedding is
+            interpolated to ``img_size``'s grid. Any missing key, and any
+            unexpected key other than :data:`UNUSED_CHECKPOINT_KEYS`, is an
+            error.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 img_size: Union[int, Tuple[int, int]] = 512,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (3, 5, 7, 11),
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 final_norm: bool = False,
+                 interpolate_mode: str = 'bicubic',
+                 pad_to_patch: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            arch=arch,
+            img_size=img_size,
+            patch_size=patch_size,
+            in_channels=in_channels,
+            out_indices=list(out_indices),
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+            qkv_bias=qkv_bias,
+            norm_cfg=norm_cfg,
+            final_norm=final_norm,
+            out_type='featmap',
+            interpolate_mode=interpolate_mode,
+            init_cfg=init_cfg)
+        self.pad_to_patch = pad_to_patch
+
+    # --- weights -----------------------------------------------------------
+    def init_weights(self) -> None:
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            super().init_weights()
+            return
+        self.init_cfg = None  # random init of everything first ...
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = cfg
+        # ... then the checkpoint, strictly.
+        self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+
+    def load_pretrained(self, path: str, prefix: Optional[str] = None
+                        ) -> Tuple[list, list]:
+        """Load encoder weights from ``path`` (see class doc); returns the
+        (missing, unexpected) keys, which are the documented ones only."""
+        sd = load_state_dict(path)
+        kind = detect_format(sd)
+        if prefix and kind not in ('semaim', 'reference'):
+            stripped = {k[len(prefix):]: v for k, v in sd.items()
+                        if k.startswith(prefix)}
+            if not stripped:
+                raise KeyError(f'{path}: no key starts with prefix {prefix!r}')
+            sd, kind = stripped, detect_format(stripped)
+        if kind in ('semaim', 'reference', 'classifier'):
+            sd = semaim_to_backbone(sd)
+        elif kind == 'timm-vit':
+            sd = timm_vit_to_mm(sd)
+        elif kind != 'backbone':
+            raise ValueError(
+                f'{path}: a {kind!r} checkpoint cannot initialise the SemAIM '
+                'backbone; give a SemAIM pre-training, reference, backbone '
+                "or timm ViT checkpoint (or prefix='backbone.' for a "
+                'classifier / segmentor)')
+        sd = dict(sd)
+        if 'pos_embed' in sd and sd['pos_embed'].shape != self.pos_embed.shape:
+            sd['pos_embed'] = resize_pos_embed(
+                sd['pos_embed'], self.patch_resolution,
+                self.num_extra_tokens, self.interpolate_mode)
+        missing, unexpected = self.load_state_dict(sd, strict=False)
+        bad_missing = list(missing)
+        bad_unexpected = [k for k in unexpected
+                          if k not in UNUSED_CHECKPOINT_KEYS]
+        if bad_missing or bad_unexpected:
+            raise KeyError(
+                f'{path} does not match the SemAIM backbone: missing '
+                f'{bad_missing[:8]}, unexpected {bad_unexpected[:8]}')
+        MMLogger.get_current_instance().info(
+            f'SemAIMViTSeg: loaded {len(sd) - len(unexpected)} tensors from '
+            f'{path} ({kind}); unused: {sorted(unexpected)}')
+        return list(missing), list(unexpected)
+
+    # --- forward -----------------------------------------------------------
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """(B, C, H, W) -> tuple of (B, embed_dims, ceil(H/P), ceil(W/P))."""
+        if self.pad_to_patch:
+            p = self.patch_size
+            pad_h, pad_w = -x.shape[-2] % p, -x.shape[-1] % p
+            if pad_h or pad_w:
+                x = F.pad(x, (0, pad_w, 0, pad_h))
+        tokens, _, (h, w) = self.embed(x)
+        B = x.shape[0]
+        outs = []
+        for i, layer in enumerate(self.layers):
+            tokens = layer(tokens)
+            if i == len(self.layers) - 1 and self.final_norm:
+                tokens = self.ln1(tokens)
+            if i in self.out_indices:
+                outs.append(tokens[:, self.num_extra_tokens:].transpose(
+                    1, 2).reshape(B, -1, h, w).contiguous())
+        return tuple(outs)

@@ -1,0 +1,37 @@
+"""Shared fixtures: deterministic seeds, the repo root, small model configs."""
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import semaim_mm  # noqa: E402,F401  (shims + registration for every test)
+from mmengine.logging import MMLogger  # noqa: E402
+
+# init_weights() logs every parameter at INFO; keep test output readable.
+MMLogger.get_instance('mmengine', log_level='WARNING')
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def repo_root() -> str:
+    return ROOT
+
+
+@pytest.fixture
+def python_env() -> dict:
+    """Environment for subprocesses running the repo's tools."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env

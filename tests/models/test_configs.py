@@ -1,0 +1,93 @@
+"""Every pre-training config builds its model, data pipeline, optimizer
+wrapper and parameter schedulers (datasets are built, never loaded)."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS, MODELS, PARAM_SCHEDULERS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'pretrain', '*.py')))
+
+
+def build_parts(path, tmp_path):
+    cfg = Config.fromfile(path)
+    teacher = (cfg.model.get('target_generator') or {}).get('checkpoint')
+    if teacher and not osp.isfile(osp.join(ROOT, teacher)):
+        pytest.skip(f'teacher weights {teacher} absent (never replaced by a '
+                    'random teacher); tests/teachers builds these configs')
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+        pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
+        ds_cfg = dict(cfg.train_dataloader.dataset)
+        if ds_cfg['type'] == 'ImageNet':  # absent here: an empty folder
+            (tmp_path / 'train').mkdir(exist_ok=True)
+            ds_cfg.update(data_root=str(tmp_path), lazy_init=True)
+            dataset = DATASETS.build(ds_cfg)
+            assert not dataset._fully_initialized
+        optim_cfg = dict(cfg.optim_wrapper)
+        if optim_cfg['type'] == 'AmpOptimWrapper' and \
+                not torch.cuda.is_available():
+            optim_cfg['type'] = 'OptimWrapper'  # AMP needs a GPU
+            optim_cfg.pop('loss_scale', None)
+        wrapper = build_optim_wrapper(model, optim_cfg)
+        schedulers = []
+        for s in cfg.param_scheduler:
+            s = dict(s)
+            cls = PARAM_SCHEDULERS.get(s.pop('type'))
+            if s.pop('convert_to_iter_based', False):
+                schedulers.append(cls.build_iter_from_epoch(
+                    wrapper.optimizer, epoch_length=10, **s))
+            else:
+                schedulers.append(cls(wrapper.optimizer, **s))
+    return cfg, model, pipeline, wrapper, schedulers
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds(path, tmp_path):
+    cfg, model, pipeline, wrapper, schedulers = build_parts(path, tmp_path)
+    assert len(schedulers) == len(cfg.param_scheduler)
+    n_params = sum(p.numel() for g in wrapper.optimizer.param_groups
+                   for p in g['params'])
+    assert n_params == sum(p.numel() for p in model.parameters()
+                           if p.requires_grad)
+
+
+def test_paper_hyper_parameters():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/semaim_vitb_800e.py'))
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'AdamW' and tuple(opt.betas) == (0.9, 0.95)
+    assert opt.weight_decay == 0.05
+    assert abs(opt.lr - 2e-4 * 2048 / 256) < 1e-12
+    assert cfg.optim_wrapper.clip_grad.max_norm == 3.0
+    assert cfg.train_cfg.max_epochs == 800
+    assert cfg.param_scheduler[0].end == 30
+    assert cfg.train_dataloader.batch_size == 64
+    assert cfg.model.neck.depth == 12
+    assert cfg.model.order.type == 'semantic' and cfg.model.order.lam == 0.01
+    crop = cfg.train_dataloader.dataset.pipeline[1]
+    assert tuple(crop.crop_ratio_range) == (0.2, 1.0)
+    assert crop.interpolation == 'bicubic'
+
+
+def test_vit_base_forward_backward_on_cpu(tmp_path):
+    _, model, pipeline, _, _ = build_parts(
+        osp.join(ROOT, 'configs/pretrain/semaim_vitb_800e.py'), tmp_path)
+    model.init_weights()
+    import numpy as np
+    img = np.random.RandomState(0).randint(0, 255, (300, 260, 3), np.uint8)
+    packed = pipeline(dict(img=img, img_shape=img.shape[:2],
+                           ori_shape=img.shape[:2]))
+    assert tuple(packed['inputs'].shape) == (3, 224, 224)
+    batch = model.data_preprocessor(
+        dict(inputs=[packed['inputs']] * 2,
+             data_samples=[packed['data_samples']] * 2), training=True)
+    losses = model(**batch, mode='loss')
+    losses['loss'].backward()
+    assert torch.isfinite(losses['loss'])
+    assert model.backbone.layers[0].attn.qkv.weight.grad is not None

@@ -1,0 +1,285 @@
+"""Benchmark SemAIM training steps: fast vs reference path (and MAE).
+
+    python tools/benchmark.py configs/pretrain/semaim_vitb_800e.py \
+        --path both --batch 64 --steps 20 --warmup 5 --device cuda --amp
+
+Every path is built from the config with the same weights and run on the
+same synthetic batch; the paths' steps are interleaved (round r runs one
+step of each) so machine noise hits them alike. Prints a table and writes
+every field to ``--json``. See docs/benchmarks.md.
+"""
+import argparse
+import json
+import logging
+import os
+import os.path as osp
+import platform
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import semaim_mm  # noqa: E402,F401
+from semaim_mm import benchmark as bm  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config')
+    p.add_argument('--path', choices=['fast', 'reference', 'both'],
+                   default='both')
+    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--steps', type=int, default=5, help='timed steps')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--img-size', type=int, default=None,
+                   help="input size (default: the backbone's img_size)")
+    p.add_argument('--device', choices=['cpu', 'cuda'], default=None)
+    p.add_argument('--amp', action='store_true',
+                   help='bf16 autocast (the reference path still runs its '
+                   'similarity pass in fp32 outside autocast)')
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile the fast path blocks (SemAIM '
+                   'compile=True); give --warmup >= 2')
+    p.add_argument('--grad-checkpointing', action='store_true',
+                   help='activation checkpointing on the fast path')
+    p.add_argument('--mae', action='store_true',
+                   help="also run mmpretrain's MAE with the same ViT")
+    p.add_argument('--no-memory', action='store_true',
+                   help='skip the CPU peak-memory subprocesses')
+    p.add_argument('--mem-steps', type=int, default=2)
+    p.add_argument('--sgemm-size', type=int, default=2048)
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (default: torch default); on a '
+                   'shared CPU, 1 avoids OpenMP spin-wait collapse')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--json', default=None, help='write results here')
+    return p.parse_args(argv)
+
+
+def quiet_mmengine():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    logger.setLevel(logging.WARNING)
+    for h in logger.handlers:
+        h.setLevel(logging.WARNING)
+
+
+def persistent_bytes(model, opt):
+    n = sum(p.numel() * p.element_size() for p in model.parameters())
+    for st in opt.state.values():
+        n += sum(v.numel() * v.element_size() for v in st.values()
+                 if torch.is_tensor(v))
+    return n
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.config import Config
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = Config.fromfile(args.config)
+    quiet_mmengine()
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
+    cuda = device.type == 'cuda'
+    size = args.img_size or cfg.model['backbone'].get('img_size', 224)
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    paths = ['fast', 'reference'] if args.path == 'both' else [args.path]
+
+    torch.manual_seed(args.seed)
+    entries = {}
+    state = None
+    for path in paths:
+        fast = path == 'fast'
+        model = bm.build_semaim(
+            cfg, path, size, device, compile=args.compile and fast,
+            grad_checkpointing=args.grad_checkpointing and fast)
+        if state is None:
+            model.init_weights()
+            state = model.state_dict()
+        else:
+            model.load_state_dict(state)
+        quiet_mmengine()
+        name = path + ('+compile' if args.compile and fast else '') + (
+            '+ckpt' if args.grad_checkpointing and fast else '')
+        entries[name] = dict(
+            kind='semaim', path=path, model=model,
+            opt=bm.make_optimizer(model, device),
+            flops_per_image=bm.model_step_flops(model, (size, size), path))
+    if args.mae:
+        model = bm.build_mae(cfg, size, device)
+        model.init_weights()
+        quiet_mmengine()
+        entries['mae'] = dict(kind='mae', path='mae', model=model,
+                              opt=bm.make_optimizer(model, device),
+                              flops_per_image=None)
+
+    g = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.batch, 3, size, size, generator=g).to(device)
+    for e in entries.values():
+        e['steps'] = []
+        e['mem'] = []
+
+    load_start = os.getloadavg()
+    sgemm = []
+    t_start = time.time()
+    for r in range(args.warmup + args.steps):
+        timed = r >= args.warmup
+        if timed:
+            sgemm.append(bm.sgemm_rate(device, args.sgemm_size))
+        for name, e in entries.items():
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+                base = torch.cuda.memory_allocated(device)
+            res = bm.timed_step(e['model'], e['opt'], x, args.amp, e['kind'])
+            if cuda:
+                e['mem'].append(torch.cuda.max_memory_allocated(device) - base
+                                + persistent_bytes(e['model'], e['opt']))
+            if timed:
+                e['steps'].append(res)
+            print(f'round {r} {"timed" if timed else "warmup"} {name}: '
+                  f'{res["total"] * 1e3:.0f} ms loss {res["loss"]:.5f}',
+                  flush=True)
+    bench_s = time.time() - t_start
+
+    sgemm_rate = bm.median(sgemm) if sgemm else bm.sgemm_rate(
+        device, args.sgemm_size)
+    peak = bm.H100_BF16_PEAK if cuda else sgemm_rate
+    peak_name = ('H100 dense bf16 989 TFLOP/s' if cuda else
+                 f'fp32 sgemm {args.sgemm_size}^3 measured in this run')
+
+    results = {}
+    for name, e in entries.items():
+        totals = [s['total'] for s in e['steps']]
+        t = bm.median(totals)
+        row = dict(
+            path=e['path'], step_times_s=totals, ms_per_step=t * 1e3,
+            images_per_s=args.batch / t,
+            losses=[s['loss'] for s in e['steps']])
+        phases = bm.PHASES if e['kind'] == 'semaim' else ('forward',
+                                                          'backward',
+                                                          'optimizer')
+        row['time_split_ms'] = {
+            k: bm.median([s.get(k, 0.0) for s in e['steps']]) * 1e3
+            for k in phases}
+        if e['flops_per_image'] is not None:
+            f = {k: v * args.batch for k, v in e['flops_per_image'].items()}
+            row['flops_per_step'] = f
+            row['achieved_flops_per_s'] = f['total'] / t
+            row['mfu'] = f['total'] / t / peak
+        else:
+            row['flops_per_step'] = None
+            row['achieved_flops_per_s'] = None
+            row['mfu'] = None
+        if cuda:
+            row['peak_memory_bytes'] = max(e['mem']) if e['mem'] else None
+            row['peak_memory_method'] = (
+                'cuda max_memory_allocated during the step - allocated '
+                'before it + params and optimizer state of this path')
+        elif args.no_memory:
+            row['peak_memory_bytes'] = None
+            row['peak_memory_method'] = 'skipped (--no-memory)'
+        else:
+            row['peak_memory_bytes'] = bm.cpu_peak_memory(
+                args.config, e['path'], size, args.batch, args.mem_steps,
+                torch.get_num_threads(), args.amp,
+                compile=args.compile and e['path'] == 'fast',
+                grad_ckpt=args.grad_checkpointing and e['path'] == 'fast')
+            row['peak_memory_method'] = (
+                f'peak RSS growth of a fresh process over its post-import '
+                f'RSS, {args.mem_steps} steps')
+        results[name] = row
+
+    names = list(results)
+    ratios = {}
+
+    def paired(a, b):
+        """median over rounds of step_time(b) / step_time(a)."""
+        ta, tb = results[a]['step_times_s'], results[b]['step_times_s']
+        return bm.median([y / x for x, y in zip(ta, tb)])
+
+    fast_name = next((n for n in names if results[n]['path'] == 'fast'),
+                     None)
+    if fast_name and 'reference' in results:
+        ratios['fast_vs_reference_images_per_s'] = (
+            results[fast_name]['images_per_s']
+            / results['reference']['images_per_s'])
+        ratios['fast_vs_reference_paired_median'] = paired(
+            fast_name, 'reference')
+    if 'mae' in results:
+        for n in names:
+            if n != 'mae':
+                ratios[f'{n}_over_mae_step_time'] = (
+                    results[n]['ms_per_step'] / results['mae']['ms_per_step'])
+
+    out = dict(
+        config=args.config, device=str(device),
+        device_name=(torch.cuda.get_device_name(device) if cuda else
+                     platform.processor() or platform.machine()),
+        cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
+        torch=torch.__version__, batch=args.batch, img_size=size,
+        steps=args.steps, warmup=args.warmup, amp=args.amp,
+        compile=args.compile, grad_checkpointing=args.grad_checkpointing,
+        sgemm_size=args.sgemm_size, sgemm_flops_per_s=sgemm_rate,
+        sgemm_samples=sgemm, peak_flops_per_s=peak, peak_name=peak_name,
+        loadavg_start=load_start, loadavg_end=os.getloadavg(),
+        bench_wall_s=bench_s, results=results, ratios=ratios)
+    print_table(out)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(out, f, indent=1)
+        print(f'wrote {args.json}')
+    return out
+
+
+def print_table(out):
+    res = out['results']
+    names = list(res)
+    w = max(14, *(len(n) + 2 for n in names))
+
+    def line(label, vals):
+        print(f'{label:<28}' + ''.join(f'{v:>{w}}' for v in vals))
+
+    print(f"\n{out['config']}  batch {out['batch']}  {out['img_size']}px  "
+          f"{out['device']} ({out['device_name']}, {out['torch_threads']} "
+          f"threads)  amp={out['amp']}  steps={out['steps']}")
+    line('', names)
+    line('images/s', [f"{res[n]['images_per_s']:.2f}" for n in names])
+    line('ms/step (median)', [f"{res[n]['ms_per_step']:.0f}" for n in names])
+    spread = []
+    for n in names:
+        ts = res[n]['step_times_s']
+        spread.append(f'{min(ts) * 1e3:.0f}-{max(ts) * 1e3:.0f}')
+    line('ms/step (min-max)', spread)
+    mem = [res[n]['peak_memory_bytes'] for n in names]
+    line('peak memory (MiB)',
+         ['-' if m is None else f'{m / 2**20:.0f}' for m in mem])
+    keys = []
+    for n in names:
+        keys += [k for k in res[n]['time_split_ms'] if k not in keys]
+    for k in keys:
+        line(f'  {k} (ms)', [
+            f"{res[n]['time_split_ms'][k]:.0f}"
+            if k in res[n]['time_split_ms'] else '-' for n in names])
+    line('GFLOP/step', [
+        '-' if res[n]['flops_per_step'] is None else
+        f"{res[n]['flops_per_step']['total'] / 1e9:.1f}" for n in names])
+    line('achieved GFLOP/s', [
+        '-' if res[n]['achieved_flops_per_s'] is None else
+        f"{res[n]['achieved_flops_per_s'] / 1e9:.1f}" for n in names])
+    line('MFU', ['-' if res[n]['mfu'] is None else
+                 f"{100 * res[n]['mfu']:.1f}%" for n in names])
+    print(f"peak: {out['peak_name']} = "
+          f"{out['peak_flops_per_s'] / 1e9:.1f} GFLOP/s")
+    for k, v in out['ratios'].items():
+        print(f'{k}: {v:.3f}')
+    print(f"loadavg start {out['loadavg_start']} end {out['loadavg_end']}")
+
+
+if __name__ == '__main__':
+    main()
