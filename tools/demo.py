@@ -264,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--iters', type=int, default=None,
                         help='pre-training iterations per model '
-                        '(default 600; --quick: 10)')
+                        '(default 500; --quick: 10)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--bank-size', type=int, default=None,
                         help='train images used as k-NN bank and linear-'
@@ -281,7 +281,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     q = args.quick
-    args.iters = args.iters or (10 if q else 600)
+    args.iters = args.iters or (10 if q else 500)
     args.bank_size = args.bank_size or (1000 if q else 20000)
     args.test_size = args.test_size or (500 if q else 10000)
     args.linear_epochs = args.linear_epochs or (5 if q else 30)

@@ -26,6 +26,10 @@ from mmengine import dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import semaim_mm  # noqa: E402,F401
+from mmengine.logging import MMLogger  # noqa: E402
+
+# init_weights() logs every parameter at INFO
+MMLogger.get_instance('mmengine', log_level='WARNING')
 from semaim_mm.converters import (detect_format, load_state_dict,  # noqa
                                   reference_to_semaim)
 from semaim_mm.evaluation import run_knn  # noqa: E402

@@ -189,13 +189,13 @@ def extract_features(model: nn.Module,
     returned on every rank. ``feature`` may be a list: then a dict
     ``{feature: (feats, labels)}`` is returned from one pass.
     """
-    from mmengine.dataset import pseudo_collate
+    from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader, Subset
     names = [feature] if isinstance(feature, str) else list(feature)
     idx = shard_indices(len(dataset))
     loader = DataLoader(
         Subset(dataset, idx), batch_size=batch_size, shuffle=False,
-        num_workers=num_workers, collate_fn=pseudo_collate)
+        num_workers=num_workers, collate_fn=default_collate)
     was_training = model.training
     model.eval()
     feats = {n: [] for n in names}

@@ -146,3 +146,28 @@ def test_two_gloo_processes_equal_one(tmp_path):
     double = torch.load(out)
     assert set(single) == {'knn/top1_k1', 'knn/top1_k5', 'knn/top1_k10'}
     assert double == pytest.approx(single, abs=1e-9)
+
+
+def test_knn_eval_hook_logs_accuracies():
+    from unittest import mock
+
+    from mmengine.logging import MessageHub
+
+    from semaim_mm.evaluation import KNNEvalHook
+    hook = KNNEvalHook(TinySet(20, 1), TinySet(10, 2), interval=2,
+                       by_epoch=False, ks=(1, 3), batch_size=8)
+    runner = mock.MagicMock()
+    runner.model = tiny_model()
+    runner.iter = 1  # every_n_train_iters looks at runner.iter + 1
+    runner.message_hub = MessageHub.get_instance('knn_hook_test')
+    hook.after_train_iter(runner, 0)
+    expected = run_knn(tiny_model(), TinySet(20, 1), TinySet(10, 2),
+                       ks=(1, 3), batch_size=8)
+    assert hook.last == expected
+    assert runner.message_hub.get_scalar(
+        'train/knn/top1_k3').current() == expected['knn/top1_k3']
+    runner.visualizer.add_scalars.assert_called_once()
+    hook.last = {}
+    runner.iter = 2  # not a multiple of the interval: nothing
+    hook.after_train_iter(runner, 0)
+    assert hook.last == {}

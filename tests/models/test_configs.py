@@ -80,12 +80,14 @@ def test_vit_base_forward_backward_on_cpu(tmp_path):
         osp.join(ROOT, 'configs/pretrain/semaim_vitb_800e.py'), tmp_path)
     model.init_weights()
     import numpy as np
+    from PIL import Image
     img = np.random.RandomState(0).randint(0, 255, (300, 260, 3), np.uint8)
-    packed = pipeline(dict(img=img, img_shape=img.shape[:2],
-                           ori_shape=img.shape[:2]))
+    path = tmp_path / 'photo.jpg'
+    Image.fromarray(img).save(path)
+    packed = pipeline(dict(img_path=str(path)))
     assert tuple(packed['inputs'].shape) == (3, 224, 224)
     batch = model.data_preprocessor(
-        dict(inputs=[packed['inputs']] * 2,
+        dict(inputs=torch.stack([packed['inputs']] * 2),
              data_samples=[packed['data_samples']] * 2), training=True)
     losses = model(**batch, mode='loss')
     losses['loss'].backward()

@@ -74,7 +74,8 @@ def vit_like(model, **kwargs):
 def test_backbone_loads_into_vision_transformer_with_same_features(tmp_path):
     model = tiny_semaim(32, 8).eval()
     sd = semaim_to_backbone(model.state_dict())
-    vit = vit_like(model, out_type='raw').eval()
+    vit = vit_like(model, out_type='raw')
+    vit.eval()  # mmpretrain's train() returns None: no chaining
     vit.load_state_dict(sd, strict=True)  # no missing or unexpected key
     x = images(2, (32, 32))
     with torch.no_grad():

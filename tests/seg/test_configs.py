@@ -86,8 +86,9 @@ def test_forward_backward_reduced(ade_cfg):
     samples = []
     for i in range(2):  # batch >= 2: PSP's BatchNorm on a 1x1 map
         s = SegDataSample()
+        gen = torch.Generator().manual_seed(i)
         s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 150, (1, 64, 64), generator=torch.Generator().manual_seed(i)))
+            data=torch.randint(0, 150, (1, 64, 64), generator=gen))
         s.set_metainfo(dict(img_shape=(64, 64), ori_shape=(64, 64),
                             pad_shape=(64, 64)))
         samples.append(s)

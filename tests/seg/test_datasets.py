@@ -103,8 +103,8 @@ def test_coco_layout_loads_with_mmdet(mosaic):
     assert len(ds) == 6
     info = ds.get_data_info(0)
     assert osp.isfile(info['img_path']) and info['instances']
-    results = LoadAnnotations(with_bbox=True, with_label=True,
-                              with_mask=True)(dict(info, img_shape=(128, 128)))
+    load = LoadAnnotations(with_bbox=True, with_label=True, with_mask=True)
+    results = load(dict(info, img_shape=(128, 128), ori_shape=(128, 128)))
     masks = results['gt_masks'].to_ndarray()
     seg = np.array(Image.open(osp.join(mosaic, 'ade', 'annotations',
                                        'training', '000000.png')))
