@@ -35,3 +35,11 @@ def python_env() -> dict:
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+@pytest.fixture(scope='session')
+def labelme_examples() -> dict:
+    """labelme 6.3.1's real example datasets (fetched with pip once, cached
+    in ~/.cache/semaim_mm): {'coco': folder, 'voc': folder}."""
+    from semaim_mm.datasets.labelme_examples import fetch_labelme_examples
+    return fetch_labelme_examples()

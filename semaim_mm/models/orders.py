@@ -233,4 +233,6 @@ def build_order(cfg: Union[str, dict, BaseOrder]) -> BaseOrder:
     if name not in ORDERS.module_dict:
         raise ValueError(f'unknown order {name!r}; choose one of '
                          f'{sorted(ORDERS.module_dict)}')
-    return ORDERS.build(cfg)
+    # Looked up directly: ORDERS.build would try the runner's default scope
+    # (mmpretrain), which this registry does not belong to, and warn.
+    return ORDERS.get(name)(**{k: v for k, v in cfg.items() if k != 'type'})

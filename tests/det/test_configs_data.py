@@ -16,7 +16,6 @@ FULL = osp.join(ROOT, 'configs/det/semaim_vitb_mask-rcnn_fpn_100e_coco.py')
 SHORT = osp.join(ROOT, 'configs/det/semaim_vitb_mask-rcnn_fpn_12.5e-bs16_coco.py')
 TINY = osp.join(ROOT,
                 'configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py')
-LABELME = osp.join(ROOT, 'tests/data/labelme_coco')
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
                'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
                'motorbike', 'person', 'potted plant', 'sheep', 'sofa',
@@ -31,8 +30,11 @@ def build(registry_name, cfg):
 
 
 def labelme_dataset(pipeline=(), **kw):
+    """labelme 6.3.1's COCO example (real VOC photos), fetched with pip
+    once (semaim_mm.datasets.labelme_examples)."""
+    from semaim_mm.datasets.labelme_examples import fetch_labelme_examples
     return build('DATASETS', dict(
-        type='CocoDataset', data_root=LABELME,
+        type='CocoDataset', data_root=fetch_labelme_examples()['coco'],
         ann_file='annotations.json', data_prefix=dict(img=''),
         metainfo=dict(classes=VOC_CLASSES), pipeline=list(pipeline), **kw))
 

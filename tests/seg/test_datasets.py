@@ -12,7 +12,6 @@ from semaim_mm.datasets.mosaic import (FASHION_MNIST_CLASSES, METAINFO,
                                        generate_mosaic, mask_to_rle)
 
 HERE = osp.dirname(osp.abspath(__file__))
-VOC = osp.join(osp.dirname(HERE), 'data', 'labelme_voc')
 
 
 @pytest.fixture(scope='module')
@@ -115,10 +114,9 @@ def test_coco_layout_loads_with_mmdet(mosaic):
         assert (inside == lab + 1).mean() > 0.8
 
 
-def test_labelme_voc_loads_with_mmseg(mmseg_scope):
+def test_labelme_voc_loads_with_mmseg(mmseg_scope, labelme_examples):
     """labelme 6.3.1's VOC export (SegmentationClass palette PNGs)."""
-    if not osp.isdir(VOC):
-        pytest.skip(f'{VOC} missing (labelme fixture not generated)')
+    VOC = labelme_examples['voc']
     from mmseg.datasets import PascalVOCDataset
     ds = PascalVOCDataset(
         data_root=VOC, ann_file='ImageSets/Segmentation/val.txt',
