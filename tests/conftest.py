@@ -18,9 +18,14 @@ MMLogger.get_instance('mmengine', log_level='WARNING')
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_scope():
+    """Seeded, and in mmpretrain's registry scope: a test that builds an
+    mmdet/mmseg runner leaves its scope as the process-wide default, which
+    would otherwise leak into the next test's ``MODELS.build``."""
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    yield
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@
 Every number in the report is computed by this run.
 """
 import argparse
-import copy
 import json
 import math
 import os

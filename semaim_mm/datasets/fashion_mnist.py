@@ -1,7 +1,6 @@
 """Fashion-MNIST, the embedded default data (real images, 60k train / 10k
 test, 10 classes), read straight from the IDX files."""
 import gzip
-import os
 import os.path as osp
 import subprocess
 from typing import List, Optional

@@ -33,7 +33,6 @@ missing keys only for the relative position tables and the pyramid layers;
 ``final_norm=False``. A ``pos_embed`` of any square grid is resized to the
 model's pre-training grid while loading.
 """
-import math
 import re
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -42,15 +41,15 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.drop import build_dropout
-from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from semaim_mm.converters import resize_pos_embed
-from semaim_mm.models.vit import SemAIMViT, sincos_pos_embed
+from semaim_mm.models.attention import SelfAttention
+from semaim_mm.models.vit import SemAIMBlock, SemAIMViT, sincos_pos_embed
 
 # Parameters a SemAIM checkpoint does not have (regular expressions on the
 # backbone's own names).
@@ -157,11 +156,13 @@ def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
     return bias.reshape(B, nh, N, N)
 
 
-class RelPosAttention(nn.Module):
-    """Multi-head self-attention with decomposed relative position bias.
+class RelPosAttention(SelfAttention):
+    """Self-attention with ViTDet's decomposed relative position bias.
 
-    ``qkv`` / ``proj`` names match :class:`semaim_mm.models.attention.
-    SelfAttention` (and mmpretrain ``MultiheadAttention``).
+    The bias is added to the scores inside ``scaled_dot_product_attention``
+    (an additive ``attn_mask``); ``qkv`` / ``proj`` are those of
+    :class:`semaim_mm.models.attention.SelfAttention`, so pre-trained weights
+    load unchanged.
     """
 
     def __init__(self,
@@ -171,16 +172,9 @@ class RelPosAttention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims {embed_dims} is not divisible by '
-                             f'num_heads {num_heads}')
-        self.num_heads = num_heads
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         head_dim = embed_dims // num_heads
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
         self.use_rel_pos = rel_pos_size is not None
         if self.use_rel_pos:
             # Zero init: pre-trained attention is unchanged at the start.
@@ -191,25 +185,19 @@ class RelPosAttention(nn.Module):
 
     def forward(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         """x: (B, H*W, C) tokens of an (H, W) grid -> (B, H*W, C)."""
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads,
-                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        q, k, v = self.qkv_heads(x)
         bias = None
         if self.use_rel_pos:
             bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
                                            size)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias,
-            dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
+        return self.merge_heads(F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.dropout_p))
 
 
-class ViTDetBlock(BaseModule):
-    """Pre-norm block with window (``window_size > 0``) or global attention.
-
-    Parameter names equal :class:`semaim_mm.models.vit.SemAIMBlock`.
-    """
+class ViTDetBlock(SemAIMBlock):
+    """Pre-norm block with window (``window_size > 0``) or global attention
+    and relative position bias; otherwise :class:`SemAIMBlock` (same
+    parameter names)."""
 
     def __init__(self,
                  embed_dims: int,
@@ -223,20 +211,12 @@ class ViTDetBlock(BaseModule):
                  qkv_bias: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(embed_dims, num_heads, feedforward_channels,
+                         drop_rate, attn_drop_rate, drop_path_rate, qkv_bias,
+                         norm_cfg, init_cfg)
         self.window_size = window_size
-        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.attn = RelPosAttention(embed_dims, num_heads, rel_pos_size,
                                     qkv_bias, attn_drop_rate, drop_rate)
-        self.drop_path = build_dropout(
-            dict(type='DropPath', drop_prob=drop_path_rate))
-        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.ffn = FFN(
-            embed_dims=embed_dims,
-            feedforward_channels=feedforward_channels,
-            ffn_drop=drop_rate,
-            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
-            act_cfg=dict(type='GELU'))
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, C) -> (B, H, W, C)."""

@@ -85,7 +85,41 @@ def autoregressive_masks(centerness: Tensor) -> Tuple[Tensor, Tensor]:
     return additive(enc), additive(dec)
 
 
-class SelfAttention(nn.Module):
+class MultiHeadBase(nn.Module):
+    """Shared part of the attention modules: head split/merge and the output
+    projection (``proj``), named as in mmpretrain's ``MultiheadAttention``."""
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 attn_drop: float = 0.0,
+                 proj_drop: float = 0.0) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims {embed_dims} is not divisible by '
+                             f'num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    @property
+    def dropout_p(self) -> float:
+        return self.attn_drop if self.training else 0.0
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, N, C) -> (B, heads, N, C / heads)."""
+        B, N, C = x.shape
+        return x.reshape(B, N, self.num_heads,
+                         C // self.num_heads).transpose(1, 2)
+
+    def merge_heads(self, out: Tensor) -> Tensor:
+        """(B, heads, N, d) -> projected (B, N, heads * d)."""
+        B, _, N, _ = out.shape
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, -1)))
+
+
+class SelfAttention(MultiHeadBase):
     """Multi-head self-attention with a fused qkv projection.
 
     Parameter names (``qkv``, ``proj``) match mmpretrain's
@@ -98,30 +132,27 @@ class SelfAttention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims {embed_dims} is not divisible by '
-                             f'num_heads {num_heads}')
-        self.num_heads = num_heads
+        super().__init__(embed_dims, num_heads, attn_drop, proj_drop)
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
+
+    def qkv_heads(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """(B, N, C) -> q, k, v, each (B, heads, N, C / heads)."""
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads,
+                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
 
     def forward(self,
                 x: Tensor,
                 causal: bool = False,
                 attn_mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, C) -> (B, N, C)."""
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads,
-                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = attend(qkv[0], qkv[1], qkv[2], causal, attn_mask,
-                     self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
+        q, k, v = self.qkv_heads(x)
+        return self.merge_heads(
+            attend(q, k, v, causal, attn_mask, self.dropout_p))
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(MultiHeadBase):
     """Multi-head cross-attention: queries from one stream, keys/values from
     another (separate q, k, v projections as in the reference decoder)."""
 
@@ -131,22 +162,10 @@ class CrossAttention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims {embed_dims} is not divisible by '
-                             f'num_heads {num_heads}')
-        self.num_heads = num_heads
+        super().__init__(embed_dims, num_heads, attn_drop, proj_drop)
         self.q = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
         self.k = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
         self.v = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        return x.reshape(B, N, self.num_heads,
-                         C // self.num_heads).transpose(1, 2)
 
     def forward(self,
                 q: Tensor,
@@ -154,9 +173,7 @@ class CrossAttention(nn.Module):
                 causal: bool = False,
                 attn_mask: Optional[Tensor] = None) -> Tensor:
         """q: (B, Nq, C), kv: (B, Nk, C) -> (B, Nq, C)."""
-        B, Nq, C = q.shape
         out = attend(
-            self._heads(self.q(q)), self._heads(self.k(kv)),
-            self._heads(self.v(kv)), causal, attn_mask,
-            self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, Nq, C)))
+            self.split_heads(self.q(q)), self.split_heads(self.k(kv)),
+            self.split_heads(self.v(kv)), causal, attn_mask, self.dropout_p)
+        return self.merge_heads(out)

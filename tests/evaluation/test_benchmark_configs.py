@@ -1,6 +1,5 @@
 """Benchmark configs: parse, build, layer decay per layer, 3 iterations on
 Fashion-MNIST, and the SemAIM checkpoint -> VisionTransformer path."""
-import copy
 import glob
 import os.path as osp
 

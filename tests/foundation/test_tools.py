@@ -1,6 +1,4 @@
 """tools/train.py trains and resumes; tools/dist_train.sh runs 2 CPU ranks."""
-import glob
-import os
 import os.path as osp
 import subprocess
 import sys

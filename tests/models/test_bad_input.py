@@ -1,6 +1,5 @@
 """Bad input gets a ValueError that names the fix."""
 import pytest
-import torch
 from mmpretrain.registry import MODELS
 
 from .helpers import images, tiny_semaim

@@ -5,7 +5,7 @@ written to a temporary file in OpenAI / DINO format when the config's
 teacher file is absent), then times forward + backward + AdamW steps on
 random images:
 
-    python tools/analysis/benchmark_teacher.py \\
+    python tools/analysis_tools/benchmark_teacher.py \\
         configs/pretrain/semaim_vitb_800e.py \\
         configs/pretrain/semaim_vitb_clip_800e.py --batch 2 --steps 4
 """
