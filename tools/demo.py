@@ -244,6 +244,28 @@ def fmt(x: Optional[float]) -> str:
     return '-' if x is None else f'{x:.2f}'
 
 
+def compare(rows: List[dict]) -> str:
+    """Plain sentences comparing SemAIM with each baseline at k-NN k=20 and,
+    where both have one, the linear probe (GAP)."""
+    by_name = {r['name']: r for r in rows}
+    semaim = by_name['SemAIM ViT, semantic order']
+    lines = []
+    for other in ('raw pixels (784-d)', 'same ViT, random init',
+                  'SemAIM ViT, stochastic order'):
+        o = by_name[other]
+        diff = semaim['knn'][20] - o['knn'][20]
+        word = 'beats' if diff > 0 else 'does not beat'
+        line = (f'- SemAIM (semantic order) {word} {other} on k-NN k=20: '
+                f"{semaim['knn'][20]:.2f} vs {o['knn'][20]:.2f} "
+                f'({diff:+.2f} points)')
+        if o.get('linear_gap') is not None:
+            d = semaim['linear_gap'] - o['linear_gap']
+            line += (f"; linear probe (GAP) {semaim['linear_gap']:.2f} vs "
+                     f"{o['linear_gap']:.2f} ({d:+.2f})")
+        lines.append(line + '.')
+    return '\n'.join(lines)
+
+
 def table(rows: List[dict]) -> str:
     head = ('| model | k-NN k=10 | k-NN k=20 | k-NN k=30 | k-NN CLS k=20 '
             '| linear GAP | linear CLS |\n|---|---|---|---|---|---|---|')
@@ -348,6 +370,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     total = time.time() - t0
 
     tab = table(rows)
+    verdict = compare(rows)
     result = dict(rows=[dict(r, knn={str(k): v for k, v in r['knn'].items()})
                         for r in rows],
                   timings=timings, total_seconds=total, args=vars(args))
@@ -387,6 +410,10 @@ Command: `python tools/demo.py {' '.join(argv if argv is not None else sys.argv[
 {tab}
 
 Raw pixels: k-NN on the 784 gray values (scaled to [0, 1]), same bank.
+
+## Verdict (computed from the table)
+
+{verdict}
 
 ## Pre-training loss
 
@@ -430,6 +457,8 @@ Stochastic-order pre-trained encoder:
         f.write(report)
     print()
     print(tab)
+    print()
+    print(verdict)
     print(f'\nReport: {osp.abspath(report_file)}  '
           f'(total {total / 60:.1f} min)')
     result['report'] = osp.abspath(report_file)

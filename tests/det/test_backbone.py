@@ -4,7 +4,6 @@ checkpointing."""
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
 from mmpretrain.models.utils import resize_pos_embed  # noqa: E402
 
 from semaim_mm.det import SemAIMViTDet, window_partition, window_unpartition  # noqa: E402

@@ -5,7 +5,6 @@ import re
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
 from mmengine.registry import DefaultScope  # noqa: E402
 
 from semaim_mm.converters import semaim_to_backbone  # noqa: E402

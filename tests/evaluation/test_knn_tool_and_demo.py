@@ -56,6 +56,7 @@ def test_short_demo_end_to_end(tmp_path):
     report = open(osp.join(wd, 'report.md')).read()
     for section in ('# SemAIM demo on Fashion-MNIST', '## Setup',
                     '## Top-1 accuracy (%) on the test split',
+                    '## Verdict (computed from the table)',
                     '## Pre-training loss', '## Autoregression orders',
                     '## Timings', '## Notes', 'raw pixels',
                     'semantic order', 'stochastic order', 'random init'):

@@ -12,15 +12,15 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'pretrain', '*.py')))
+# Configs with a DINO/CLIP teacher need its published weights to build (never
+# a random teacher); tests/teachers builds them with teacher files it writes.
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(ROOT, 'configs', 'pretrain', '*.py'))
+    if not ('_dino' in p or '_clip' in p))
 
 
 def build_parts(path, tmp_path):
     cfg = Config.fromfile(path)
-    teacher = (cfg.model.get('target_generator') or {}).get('checkpoint')
-    if teacher and not osp.isfile(osp.join(ROOT, teacher)):
-        pytest.skip(f'teacher weights {teacher} absent (never replaced by a '
-                    'random teacher); tests/teachers builds these configs')
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)
         pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
