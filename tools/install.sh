@@ -8,7 +8,11 @@ VENV=${VENV:-.venv}
 BASE_PY=${PYTHON:-python3}
 # A prebuilt mmcv wheel beside the checkout (this project's shared folder) is offered to pip.
 if [ -d ../shared/wheels ]; then
-  export PIP_FIND_LINKS="$(cd ../shared/wheels && pwd) ${PIP_FIND_LINKS:-}"
+  SHARED_WHEELS=$(cd ../shared/wheels && pwd)
+  case " ${PIP_FIND_LINKS:-} " in
+    *" $SHARED_WHEELS "*) ;;
+    *) export PIP_FIND_LINKS="$SHARED_WHEELS ${PIP_FIND_LINKS:-}" ;;
+  esac
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
