@@ -284,6 +284,34 @@ _JIT_STORAGE_DTYPES = {
 }
 
 
+
+def load_backbone_state_dict(path: str,
+                             prefix: Optional[str] = None
+                             ) -> Tuple[StateDict, str]:
+    """Encoder weights (``backbone`` format, mmpretrain names) from any
+    checkpoint that holds a SemAIM encoder: this project's pre-training, the
+    reference code's, a bare backbone, a classifier, a timm ViT, or (with
+    ``prefix``, e.g. ``'backbone.'``) a detector / segmentor. Returns the
+    state dict and the detected source format."""
+    sd = load_state_dict(path)
+    kind = detect_format(sd)
+    if prefix and kind not in ('semaim', 'reference'):
+        stripped = {k[len(prefix):]: v for k, v in sd.items()
+                    if k.startswith(prefix)}
+        if not stripped:
+            raise KeyError(f'{path}: no key starts with prefix {prefix!r}')
+        sd, kind = stripped, detect_format(stripped)
+    if kind in ('semaim', 'reference', 'classifier'):
+        return semaim_to_backbone(sd), kind
+    if kind == 'timm-vit':
+        return timm_vit_to_mm(sd), kind
+    if kind == 'backbone':
+        return dict(sd), kind
+    raise ValueError(
+        f'{path}: a {kind!r} checkpoint cannot initialise the SemAIM '
+        'backbone; give a SemAIM pre-training, reference, backbone or timm '
+        "ViT checkpoint (or prefix='backbone.' for a detector / segmentor)")
+
 def _strip_prefix(sd: StateDict, prefix: str) -> StateDict:
     if sd and all(k.startswith(prefix) for k in sd):
         return OrderedDict((k[len(prefix):], v) for k, v in sd.items())

@@ -1,21 +1,28 @@
 # Mask R-CNN + FPN with a small SemAIM ViTDet backbone on the Fashion-MNIST
-# mosaic COCO dataset (128x128 canvases, 10 classes); trains on a CPU in a few
-# minutes. The model is the COCO config's (window + global attention,
-# relative positions, multilevel pyramid, LN heads, layer decay), scaled down.
+# mosaic COCO dataset (128x128 canvases, 10 classes); trains from scratch on a
+# CPU in about 5 minutes. The model is the COCO config's (window + global
+# attention, relative positions, multilevel pyramid, layer decay), scaled down,
+# with two changes that this data needs (measured, docs/detection.md):
+# * patch 8, not 16: the items are 7-56 px, 2x2 tokens at patch 16; RoI
+#   features of patch-16 models carried no class information a linear probe
+#   could read, and the RoI head never left the class prior;
+# * no LayerNorm in the FPN and the RoI heads (ViTDet uses it on COCO): on
+#   these black-background canvases the per-pixel LayerNorm removed the class
+#   information of the RoI features at initialisation (linear probe on FPN
+#   level 0: 15% held-out accuracy with it, 64% without).
 #
 #   python tools/dataset_converters/fashion_mosaic.py --out data/fashion_mosaic \
 #       --format coco --num-train 2000 --num-val 200 --seed 0
 #   python tools/train.py configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py
 #   python tools/test.py configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py \
-#       work_dirs/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic/iter_100.pth
+#       work_dirs/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic/iter_400.pth
 _base_ = './semaim_vitb_mask-rcnn_fpn_100e_coco.py'
 
 image_size = (128, 128)
-patch_size = 16  # an 8x8 token grid; pyramid strides 4 / 8 / 16 / 32
+patch_size = 8  # a 16x16 token grid; pyramid strides 4 / 8 / 16 / 32
 strides = [4, 8, 16, 32, 64]
 num_classes = 10
 channels = 64
-norm_cfg = dict(type='SemAIMLN2d', requires_grad=True)
 
 model = dict(
     backbone=dict(
@@ -24,12 +31,13 @@ model = dict(
         img_size=image_size,
         pretrain_img_size=128,
         patch_size=patch_size,
-        window_size=4,
+        window_size=8,
         global_attn_indexes=(1, 3),
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.0,
         init_cfg=None),
-    neck=dict(in_channels=[96, 96, 96, 96], out_channels=channels),
+    neck=dict(in_channels=[96, 96, 96, 96], out_channels=channels,
+              norm_cfg=None),
     rpn_head=dict(
         in_channels=channels,
         feat_channels=channels,
@@ -45,14 +53,16 @@ model = dict(
             in_channels=channels,
             conv_out_channels=channels,
             fc_out_channels=256,
-            num_classes=num_classes),
+            num_classes=num_classes,
+            norm_cfg=None),
         mask_roi_extractor=dict(out_channels=channels,
                                 featmap_strides=strides[:4]),
         mask_head=dict(
             num_convs=2,
             in_channels=channels,
             conv_out_channels=channels,
-            num_classes=num_classes)),
+            num_classes=num_classes,
+            norm_cfg=None)),
     train_cfg=dict(
         rpn=dict(sampler=dict(num=128)),
         rpn_proposal=dict(nms_pre=300, max_per_img=100),
@@ -105,20 +115,22 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_iters = 100
+max_iters = 400
 train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
     val_interval=max_iters)
+# AdamW at 1e-3 let the RoI head's ReLUs die (91% zero, constant output)
+# within 100 iterations; 2e-4 keeps them alive.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(lr=1e-3, weight_decay=0.05),
+    optimizer=dict(lr=2e-4, weight_decay=0.05),
     paramwise_cfg=dict(decay_rate=0.9),
     clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=20),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters,
-         T_max=max_iters - 20, eta_min=1e-5),
+         T_max=max_iters - 20, eta_min=1e-6),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),

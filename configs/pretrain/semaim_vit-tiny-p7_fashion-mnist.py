@@ -42,6 +42,7 @@ param_scheduler = [
          by_epoch=False, begin=30, end=max_iters),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+log_processor = dict(by_epoch=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='SafeCheckpointHook', interval=100, by_epoch=False,

@@ -18,12 +18,13 @@ directly, plus the ViTDet fine-tuning changes:
 
   - ``pyramid='multilevel'`` (SemAIM paper appendix, MAE/BEiT style): the
     outputs of 4 equal subsets of the blocks (after blocks 3, 6, 9, 12 for
-    ViT-B, ``out_indices=(2, 5, 8, 11)``) become strides 4 / 8 / 16 / 32 by
-    2 deconvs / 1 deconv / identity / max-pool; all levels keep ``C``
-    channels;
+    ViT-B, ``out_indices=(2, 5, 8, 11)``) become strides 4 / 8 / 16 / 32; for
+    patch 16 by 2 deconvs / 1 deconv / identity / max-pool, for other
+    power-of-two patch sizes by as many deconvs (or poolings) as the ratio
+    needs; all levels keep ``C`` channels;
   - ``pyramid='simple'`` (ViTDet simple feature pyramid): the last block's
-    output becomes strides 4 / 8 / 16 / 32 by deconv x2 (C/4 channels),
-    deconv (C/2), identity (C), max-pool (C).
+    output becomes strides 4 / 8 / 16 / 32 the same way, each deconv halving
+    the channels (patch 16: C/4, C/2, C, C).
 
 Checkpoint keys (documented in :data:`NEW_KEY_PATTERNS` /
 :data:`DROPPED_KEYS`): a SemAIM backbone state dict (``semaim_to_backbone``
@@ -33,6 +34,7 @@ missing keys only for the relative position tables and the pyramid layers;
 ``final_norm=False``. A ``pos_embed`` of any square grid is resized to the
 model's pre-training grid while loading.
 """
+import os.path as osp
 import re
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -43,11 +45,12 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet.registry import MODELS
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
-from semaim_mm.converters import resize_pos_embed
+from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
 from semaim_mm.models.attention import SelfAttention
 from semaim_mm.models.vit import SemAIMBlock, SemAIMViT, sincos_pos_embed
 
@@ -232,8 +235,40 @@ class ViTDetBlock(SemAIMBlock):
         return self.ffn(self.ln2(x), identity=x)
 
 
+PYRAMID_STRIDES = (4, 8, 16, 32)
+
+
 def _deconv(cin: int, cout: int) -> nn.Module:
     return nn.ConvTranspose2d(cin, cout, kernel_size=2, stride=2)
+
+
+def _pyramid_level(C: int, patch_size: int, stride: int,
+                   halve: bool) -> nn.Module:
+    """Token grid (stride ``patch_size``) -> a map of ``stride``: deconvs x2
+    (LayerNorm2d + GELU between them; channels halved per deconv when
+    ``halve``, as ViTDet's simple pyramid), identity or max-pooling."""
+    if patch_size % stride == 0:
+        ups = (patch_size // stride).bit_length() - 1
+        if 2**ups != patch_size // stride:
+            raise ValueError(f'patch size {patch_size} is not a power-of-two '
+                             f'multiple of the pyramid stride {stride}')
+        if ups == 0:
+            return nn.Identity()
+        chans = [C // 2**i if halve else C for i in range(ups + 1)]
+        if ups == 1:
+            return _deconv(chans[0], chans[1])
+        layers: List[nn.Module] = []
+        for i in range(ups):
+            if i:
+                layers += [LayerNorm2d(chans[i]), nn.GELU()]
+            layers.append(_deconv(chans[i], chans[i + 1]))
+        return nn.Sequential(*layers)
+    if stride % patch_size or (stride // patch_size) & (
+            stride // patch_size - 1):
+        raise ValueError(f'pyramid stride {stride} is not a power-of-two '
+                         f'multiple of the patch size {patch_size}')
+    k = stride // patch_size
+    return nn.MaxPool2d(kernel_size=k, stride=k)
 
 
 @MODELS.register_module()
@@ -349,31 +384,26 @@ class SemAIMViTDet(BaseModule):
         if final_norm:
             self.ln1 = build_norm_layer(norm_cfg, C)[1]
 
-        if pyramid == 'multilevel':
-            self.out_channels = (C, C, C, C)
-            self.pyramid = ModuleList([
-                nn.Sequential(_deconv(C, C), LayerNorm2d(C), nn.GELU(),
-                              _deconv(C, C)),
-                _deconv(C, C),
-                nn.Identity(),
-                nn.MaxPool2d(kernel_size=2, stride=2),
-            ])
-        else:
-            self.out_channels = (C // 4, C // 2, C, C)
-            self.pyramid = ModuleList([
-                nn.Sequential(_deconv(C, C // 2), LayerNorm2d(C // 2),
-                              nn.GELU(), _deconv(C // 2, C // 4)),
-                _deconv(C, C // 2),
-                nn.Identity(),
-                nn.MaxPool2d(kernel_size=2, stride=2),
-            ])
+        self.pyramid = ModuleList(
+            _pyramid_level(C, patch_size, stride, pyramid == 'simple')
+            for stride in PYRAMID_STRIDES)
+        self.out_channels = tuple(
+            C // max(patch_size // s, 1) if pyramid == 'simple' else C
+            for s in PYRAMID_STRIDES)
 
     # --- weights -------------------------------------------------------------
     def init_weights(self) -> None:
-        super().init_weights()
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            return
+        """Random initialisation of every parameter, then, with
+        ``init_cfg=dict(type='Pretrained', checkpoint=PATH[, prefix=...])``,
+        the encoder weights from the checkpoint (:meth:`load_pretrained`)."""
+        cfg = self.init_cfg
+        pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+        if pretrained:
+            self.init_cfg = None
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = cfg
         for m in self.layers.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -383,6 +413,33 @@ class SemAIMViTDet(BaseModule):
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out')
                 nn.init.zeros_(m.bias)
+        if pretrained:
+            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+
+    def load_pretrained(self, path: str, prefix: Optional[str] = None
+                        ) -> List[str]:
+        """Load the encoder from any checkpoint that holds one (SemAIM
+        pre-training or reference checkpoint, bare backbone, classifier, timm
+        ViT; a detector with ``prefix='backbone.'``). Only the documented new
+        keys (:data:`NEW_KEY_PATTERNS`) may be missing; returns them."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'backbone checkpoint {path!r} does not exist: pre-train '
+                'first (tools/train.py configs/pretrain/...), convert one '
+                '(tools/model_converters/), or train from scratch with '
+                '--cfg-options model.backbone.init_cfg=None')
+        sd, kind = load_backbone_state_dict(path, prefix)
+        missing, unexpected = self.load_state_dict(sd, strict=False)
+        bad_missing = [k for k in missing if not is_new_key(k)]
+        if bad_missing or unexpected:
+            raise KeyError(
+                f'{path} does not match the detection backbone: missing '
+                f'{bad_missing[:8]}, unexpected {list(unexpected)[:8]} (an '
+                'encoder of another size or patch size?)')
+        MMLogger.get_current_instance().info(
+            f'SemAIMViTDet: loaded {len(sd)} tensors from {path} ({kind}); '
+            f'new (randomly initialised): {len(missing)} tensors')
+        return list(missing)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,

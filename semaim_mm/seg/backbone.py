@@ -23,9 +23,7 @@ from mmengine.logging import MMLogger
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from semaim_mm.converters import (detect_format, load_state_dict,
-                                  resize_pos_embed, semaim_to_backbone,
-                                  timm_vit_to_mm)
+from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
 from semaim_mm.models.vit import SemAIMViT
 
 # Keys a pre-training checkpoint has that this backbone does not use: the
@@ -110,25 +108,7 @@ class SemAIMViTSeg(SemAIMViT):
                         ) -> Tuple[list, list]:
         """Load encoder weights from ``path`` (see class doc); returns the
         (missing, unexpected) keys, which are the documented ones only."""
-        sd = load_state_dict(path)
-        kind = detect_format(sd)
-        if prefix and kind not in ('semaim', 'reference'):
-            stripped = {k[len(prefix):]: v for k, v in sd.items()
-                        if k.startswith(prefix)}
-            if not stripped:
-                raise KeyError(f'{path}: no key starts with prefix {prefix!r}')
-            sd, kind = stripped, detect_format(stripped)
-        if kind in ('semaim', 'reference', 'classifier'):
-            sd = semaim_to_backbone(sd)
-        elif kind == 'timm-vit':
-            sd = timm_vit_to_mm(sd)
-        elif kind != 'backbone':
-            raise ValueError(
-                f'{path}: a {kind!r} checkpoint cannot initialise the SemAIM '
-                'backbone; give a SemAIM pre-training, reference, backbone '
-                "or timm ViT checkpoint (or prefix='backbone.' for a "
-                'classifier / segmentor)')
-        sd = dict(sd)
+        sd, kind = load_backbone_state_dict(path, prefix)
         if 'pos_embed' in sd and sd['pos_embed'].shape != self.pos_embed.shape:
             sd['pos_embed'] = resize_pos_embed(
                 sd['pos_embed'], self.patch_resolution,

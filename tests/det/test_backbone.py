@@ -33,6 +33,21 @@ def test_pyramid_strides_channels(pyramid, channels, hw):
         assert o.shape == (2, c, hw[0] // s, hw[1] // s)
 
 
+
+@pytest.mark.parametrize('patch,channels', [
+    (8, (16, 32, 32, 32)), (32, (4, 8, 16, 32))])
+def test_pyramid_other_patch_sizes(patch, channels):
+    """Strides stay 4/8/16/32 for any power-of-two patch size: patch 8 needs
+    one deconv and two poolings, patch 32 three deconvs."""
+    m = make(pyramid='simple', patch_size=patch, img_size=64,
+             pretrain_img_size=64, window_size=1)
+    assert m.out_channels == channels
+    outs = m(torch.randn(1, 3, 64, 64))
+    for o, c, s in zip(outs, channels, (4, 8, 16, 32)):
+        assert o.shape == (1, c, 64 // s, 64 // s)
+    with pytest.raises(ValueError, match='power-of-two'):
+        make(patch_size=12, img_size=48, pretrain_img_size=48)
+
 def test_defaults_vitb():
     m = SemAIMViTDet(arch='base')
     assert m.global_attn_indexes == (2, 5, 8, 11)

@@ -74,6 +74,25 @@ def test_pretrained_init_with_prefix(semaim_state_dict, tmp_path):
     assert m.pos_embed.shape == (1, 5, 32)  # back on the 2x2 pre-train grid
 
 
+
+def test_pretrained_init_errors_name_the_fix(semaim_state_dict, tmp_path):
+    m = det_backbone(init_cfg=dict(type='Pretrained',
+                                   checkpoint=str(tmp_path / 'missing.pth')))
+    with pytest.raises(FileNotFoundError, match='init_cfg=None'):
+        m.init_weights()
+    path = tmp_path / 'semaim.pth'
+    torch.save(dict(state_dict=semaim_state_dict), path)
+    wider = dict(ARCH, embed_dims=48, num_heads=3)
+    m = det_backbone(arch=wider, init_cfg=dict(type='Pretrained',
+                                               checkpoint=str(path)))
+    with pytest.raises(RuntimeError, match='size mismatch'):
+        m.init_weights()
+    deeper = dict(ARCH, num_layers=8)
+    m = det_backbone(arch=deeper, init_cfg=dict(type='Pretrained',
+                                                checkpoint=str(path)))
+    with pytest.raises(KeyError, match='layers.4'):
+        m.init_weights()
+
 def test_converter_tool(semaim_state_dict, tmp_path, repo_root, python_env):
     import subprocess
     import sys
