@@ -61,7 +61,6 @@ def test_full_config_values():
     assert short.train_cfg.type == 'IterBasedTrainLoop'
 
 
-@pytest.mark.slow  # ~20 s idle CPU; minutes on a loaded 2-core box
 def test_full_config_builds_and_trains_one_step_cpu():
     """ViT-B detector + optimizer + pipelines from the COCO config (no COCO
     on disk: build, don't load); one loss/backward at batch 1, 256x256."""
