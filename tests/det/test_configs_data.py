@@ -143,3 +143,26 @@ def test_mosaic_coco_loads_with_tiny_config(mosaic_root):
         labels = item['data_samples'].gt_instances.labels
         assert len(labels) >= 1 and int(labels.max()) < 10
         assert ds.metainfo['classes'][0] == 'T-shirt/top'
+
+
+def test_tiny_pretraining_checkpoint_initialises_tiny_detector(tmp_path):
+    """The `_semaim-init` detector loads what the tiny mosaic pre-training
+    config produces: same encoder shape, only the documented new keys."""
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    from semaim_mm.det import is_new_key
+    pre = Config.fromfile(osp.join(
+        ROOT, 'configs/pretrain/semaim_vit-tiny-p8_fashion-mosaic.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        semaim = PRETRAIN_MODELS.build(pre.model)
+    ckpt = tmp_path / 'iter_600.pth'
+    torch.save(dict(state_dict=semaim.state_dict()), ckpt)
+    det = Config.fromfile(osp.join(
+        ROOT, 'configs/det/'
+        'semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic_semaim-init.py'))
+    assert det.model.backbone.init_cfg.checkpoint.endswith(
+        'semaim_vit-tiny-p8_fashion-mosaic/iter_600.pth')
+    backbone = build('MODELS', det.model.backbone)
+    new = backbone.load_pretrained(str(ckpt))
+    assert new and all(map(is_new_key, new))
+    assert torch.equal(backbone.layers[2].attn.qkv.weight,
+                       semaim.backbone.layers[2].attn.qkv.weight)
