@@ -293,6 +293,12 @@ def load_backbone_state_dict(path: str,
     reference code's, a bare backbone, a classifier, a timm ViT, or (with
     ``prefix``, e.g. ``'backbone.'``) a detector / segmentor. Returns the
     state dict and the detected source format."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'backbone checkpoint {path!r} does not exist: pre-train first '
+            '(tools/train.py configs/pretrain/...), convert one '
+            '(tools/model_converters/), or train from scratch with '
+            '--cfg-options model.backbone.init_cfg=None')
     sd = load_state_dict(path)
     kind = detect_format(sd)
     if prefix and kind not in ('semaim', 'reference'):

@@ -34,7 +34,7 @@ missing keys only for the relative position tables and the pyramid layers;
 ``final_norm=False``. A ``pos_embed`` of any square grid is resized to the
 model's pre-training grid while loading.
 """
-import os.path as osp
+import math
 import re
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -52,7 +52,8 @@ from torch import Tensor, nn
 
 from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
 from semaim_mm.models.attention import SelfAttention
-from semaim_mm.models.vit import SemAIMBlock, SemAIMViT, sincos_pos_embed
+from semaim_mm.models.vit import (SemAIMBlock, SemAIMViT, random_init_first,
+                                  sincos_pos_embed)
 
 # Parameters a SemAIM checkpoint does not have (regular expressions on the
 # backbone's own names).
@@ -243,32 +244,29 @@ def _deconv(cin: int, cout: int) -> nn.Module:
 
 
 def _pyramid_level(C: int, patch_size: int, stride: int,
-                   halve: bool) -> nn.Module:
+                   halve: bool) -> Tuple[nn.Module, int]:
     """Token grid (stride ``patch_size``) -> a map of ``stride``: deconvs x2
     (LayerNorm2d + GELU between them; channels halved per deconv when
-    ``halve``, as ViTDet's simple pyramid), identity or max-pooling."""
-    if patch_size % stride == 0:
-        ups = (patch_size // stride).bit_length() - 1
-        if 2**ups != patch_size // stride:
-            raise ValueError(f'patch size {patch_size} is not a power-of-two '
-                             f'multiple of the pyramid stride {stride}')
-        if ups == 0:
-            return nn.Identity()
-        chans = [C // 2**i if halve else C for i in range(ups + 1)]
-        if ups == 1:
-            return _deconv(chans[0], chans[1])
-        layers: List[nn.Module] = []
-        for i in range(ups):
-            if i:
-                layers += [LayerNorm2d(chans[i]), nn.GELU()]
-            layers.append(_deconv(chans[i], chans[i + 1]))
-        return nn.Sequential(*layers)
-    if stride % patch_size or (stride // patch_size) & (
-            stride // patch_size - 1):
-        raise ValueError(f'pyramid stride {stride} is not a power-of-two '
-                         f'multiple of the patch size {patch_size}')
-    k = stride // patch_size
-    return nn.MaxPool2d(kernel_size=k, stride=k)
+    ``halve``, as ViTDet's simple pyramid), identity or max-pooling. Returns
+    the module and its output channels."""
+    ups = round(math.log2(patch_size / stride))
+    if 2.0**ups != patch_size / stride:
+        raise ValueError(f'patch size {patch_size} and pyramid stride '
+                         f'{stride} are not a power-of-two multiple of each '
+                         'other')
+    if ups < 0:
+        return nn.MaxPool2d(kernel_size=2**-ups, stride=2**-ups), C
+    chans = [C // 2**i if halve else C for i in range(ups + 1)]
+    if ups == 0:
+        return nn.Identity(), C
+    if ups == 1:
+        return _deconv(chans[0], chans[1]), chans[1]
+    layers: List[nn.Module] = []
+    for i in range(ups):
+        if i:
+            layers += [LayerNorm2d(chans[i]), nn.GELU()]
+        layers.append(_deconv(chans[i], chans[i + 1]))
+    return nn.Sequential(*layers), chans[-1]
 
 
 @MODELS.register_module()
@@ -384,26 +382,20 @@ class SemAIMViTDet(BaseModule):
         if final_norm:
             self.ln1 = build_norm_layer(norm_cfg, C)[1]
 
-        self.pyramid = ModuleList(
+        levels = [
             _pyramid_level(C, patch_size, stride, pyramid == 'simple')
-            for stride in PYRAMID_STRIDES)
-        self.out_channels = tuple(
-            C // max(patch_size // s, 1) if pyramid == 'simple' else C
-            for s in PYRAMID_STRIDES)
+            for stride in PYRAMID_STRIDES
+        ]
+        self.pyramid = ModuleList(op for op, _ in levels)
+        self.out_channels = tuple(c for _, c in levels)
 
     # --- weights -------------------------------------------------------------
     def init_weights(self) -> None:
         """Random initialisation of every parameter, then, with
         ``init_cfg=dict(type='Pretrained', checkpoint=PATH[, prefix=...])``,
         the encoder weights from the checkpoint (:meth:`load_pretrained`)."""
-        cfg = self.init_cfg
-        pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
-        if pretrained:
-            self.init_cfg = None
-        try:
+        with random_init_first(self) as pretrained:
             super().init_weights()
-        finally:
-            self.init_cfg = cfg
         for m in self.layers.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -414,7 +406,8 @@ class SemAIMViTDet(BaseModule):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out')
                 nn.init.zeros_(m.bias)
         if pretrained:
-            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+            self.load_pretrained(pretrained['checkpoint'],
+                                 pretrained.get('prefix'))
 
     def load_pretrained(self, path: str, prefix: Optional[str] = None
                         ) -> List[str]:
@@ -422,12 +415,6 @@ class SemAIMViTDet(BaseModule):
         pre-training or reference checkpoint, bare backbone, classifier, timm
         ViT; a detector with ``prefix='backbone.'``). Only the documented new
         keys (:data:`NEW_KEY_PATTERNS`) may be missing; returns them."""
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'backbone checkpoint {path!r} does not exist: pre-train '
-                'first (tools/train.py configs/pretrain/...), convert one '
-                '(tools/model_converters/), or train from scratch with '
-                '--cfg-options model.backbone.init_cfg=None')
         sd, kind = load_backbone_state_dict(path, prefix)
         missing, unexpected = self.load_state_dict(sd, strict=False)
         bad_missing = [k for k in missing if not is_new_key(k)]

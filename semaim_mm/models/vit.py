@@ -6,7 +6,8 @@ Parameter names equal mmpretrain's ``VisionTransformer`` (``layers.i.ln1``,
 pre-trained encoder loads into it for fine-tuning; see
 :mod:`semaim_mm.converters` for the documented key differences.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -22,6 +23,22 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import SelfAttention
 
+
+
+@contextmanager
+def random_init_first(module: BaseModule) -> Iterator[Optional[dict]]:
+    """Yield ``module``'s ``init_cfg`` if it is ``Pretrained`` (else None),
+    with ``init_cfg`` cleared inside the block, so that ``init_weights``
+    there initialises every parameter randomly; the caller then loads the
+    checkpoint itself and checks its keys (the det/seg backbones)."""
+    cfg = module.init_cfg
+    pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+    if pretrained:
+        module.init_cfg = None
+    try:
+        yield cfg if pretrained else None
+    finally:
+        module.init_cfg = cfg
 
 def sincos_pos_embed(grid: Tuple[int, int], embed_dims: int,
                      cls_token: bool = True,

@@ -24,7 +24,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
-from semaim_mm.models.vit import SemAIMViT
+from semaim_mm.models.vit import SemAIMViT, random_init_first
 
 # Keys a pre-training checkpoint has that this backbone does not use: the
 # encoder's final norm ``ln1`` when ``final_norm=False`` (the default: the
@@ -92,17 +92,13 @@ class SemAIMViTSeg(SemAIMViT):
 
     # --- weights -----------------------------------------------------------
     def init_weights(self) -> None:
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        """Random initialisation of everything, then, with a ``Pretrained``
+        ``init_cfg``, the checkpoint, strictly (:meth:`load_pretrained`)."""
+        with random_init_first(self) as pretrained:
             super().init_weights()
-            return
-        self.init_cfg = None  # random init of everything first ...
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = cfg
-        # ... then the checkpoint, strictly.
-        self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+        if pretrained:
+            self.load_pretrained(pretrained['checkpoint'],
+                                 pretrained.get('prefix'))
 
     def load_pretrained(self, path: str, prefix: Optional[str] = None
                         ) -> Tuple[list, list]:
