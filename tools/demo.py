@@ -1,7 +1,7 @@
 """The embedded demo: SemAIM on Fashion-MNIST on this CPU, end to end.
 
 1. Pre-train the tiny SemAIM ViT (width 128, depth 6, patch 7, 6-block
-   decoder; configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py) with the
+   decoder; configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py) with the
    semantic order, and the same model with the stochastic order (SAIM) for
    the same budget.
 2. Evaluate the frozen encoders on the Fashion-MNIST test split: weighted
@@ -48,7 +48,7 @@ from semaim_mm.visualization import visualize_orders  # noqa: E402
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 CONFIG = osp.join(ROOT, 'configs', 'pretrain',
-                  'semaim_vit-tiny-p7_fashion-mnist.py')
+                  'semaim_vit-tiny-p4_fashion-mnist.py')
 KS = (10, 20, 30)
 TEMPERATURE = 0.07
 
@@ -389,7 +389,7 @@ Command: `python tools/demo.py {' '.join(argv if argv is not None else sys.argv[
 
 - Model: SemAIM ViT, width 128, depth 6, 4 heads, patch 7 (4x4 grid on
   28x28 images), 6-block cross-attention decoder, blurred norm-pix RGB target
-  (`configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py`).
+  (`configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py`).
 - Pre-training: {args.iters} iterations x batch {args.batch_size}
   ({pretrain_imgs} images, {pretrain_imgs / 60000:.2f} epochs) per model,
   AdamW lr {1.5e-3 * args.batch_size / 64:.2g}, warm-up + cosine.

@@ -1,7 +1,7 @@
 """Draw the SemAIM paper's Fig. 2 panels for images and a checkpoint.
 
     python tools/visualize_order.py CONFIG CKPT img1.jpg img2.png ... --out orders.png
-    python tools/visualize_order.py configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py \
+    python tools/visualize_order.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py \
         work_dirs/demo/semantic/iter_600.pth --fashion-mnist 0 1 2 3 --out orders.png
 
 Per image: the input, the last block's CLS self-attention, the similarity map

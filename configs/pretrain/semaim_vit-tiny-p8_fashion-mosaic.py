@@ -5,7 +5,7 @@
 #   python tools/dataset_converters/fashion_mosaic.py --out data/fashion_mosaic \
 #       --format coco --num-train 2000 --num-val 200 --seed 0
 #   python tools/train.py configs/pretrain/semaim_vit-tiny-p8_fashion-mosaic.py
-_base_ = './semaim_vit-tiny-p7_fashion-mnist.py'
+_base_ = './semaim_vit-tiny-p4_fashion-mnist.py'
 
 # The detector's input normalisation (mmdet's ImageNet mean/std, RGB).
 data_preprocessor = dict(

@@ -269,13 +269,23 @@ class SemAIM(BaseSelfSupervisor):
 
     def loss(self, inputs: Union[Tensor, List[Tensor]],
              data_samples: Optional[List[DataSample]] = None,
+             order: Optional[Order] = None,
              **kwargs) -> Dict[str, Tensor]:
-        """inputs: (B, C, H, W) normalised images."""
+        """One training step's losses.
+
+        Args:
+            inputs: (B, C, H, W) normalised images.
+            data_samples: their samples (``sample_idx`` seeds the order noise).
+            order: a fixed :class:`Order` for this batch (tests, the
+                authors' permutation); by default it is drawn from the
+                current order and the similarity pass.
+        """
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
         if self.similarity_source == 'ema' and self.training:
             self.ema_backbone.update_parameters(self.backbone)
-        order = self.make_order(inputs, data_samples)
+        if order is None:
+            order = self.make_order(inputs, data_samples)
         pred, perm = self.predict_in_order(inputs, order)
         target = gather_tokens(self.target_generator(inputs), perm)
         losses = dict(loss=self.head.loss(pred, target))

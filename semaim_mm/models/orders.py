@@ -130,25 +130,47 @@ class SimilarityOrder(BaseOrder):
         return 1.0 - similarity.float()
 
 
-def mean_filter(similarity: Tensor, grid: Tuple[int, int],
-                size: int) -> Tensor:
-    """(B, N) -> (B, N) box filter over the grid; borders average the valid
-    neighbours only. ``size == 1`` is the identity."""
+PADDINGS = ('zero', 'valid', 'replicate')
+
+
+def mean_filter(similarity: Tensor, grid: Tuple[int, int], size: int,
+                padding: str = 'zero') -> Tensor:
+    """(B, N) -> (B, N) ``size`` x ``size`` box filter over the grid.
+
+    ``padding``: ``'zero'`` (the paper's filter: each cell's neighbourhood
+    sum, missing cells counted as 0, over ``size**2``), ``'valid'`` (mean
+    of the neighbours inside the grid) or ``'replicate'`` (edge values
+    repeated). With ``'valid'`` a border cell averages fewer values, so on
+    small grids a corner next to an interior peak can win the argmax.
+    ``size == 1`` is the identity.
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
+                         f'{padding!r}')
     if size == 1:
         return similarity.float()
     B = similarity.shape[0]
     s = similarity.float().reshape(B, 1, *grid)
-    s = F.avg_pool2d(s, size, stride=1, padding=size // 2,
-                     count_include_pad=False)
+    pad = size // 2
+    if padding == 'replicate':
+        s = F.avg_pool2d(F.pad(s, (pad, ) * 4, mode='replicate'), size,
+                         stride=1)
+    else:
+        s = F.avg_pool2d(s, size, stride=1, padding=pad,
+                         count_include_pad=padding == 'zero')
     return s.reshape(B, -1)
 
 
-def _check_semantic_args(lam: float, filter_size: int) -> None:
+def _check_semantic_args(lam: float, filter_size: int,
+                         filter_padding: str) -> None:
     if lam < 0:
         raise ValueError(f'lam must be >= 0 (paper: 0.01), got {lam}')
     if filter_size < 1 or filter_size % 2 == 0:
         raise ValueError('filter_size must be a positive odd number '
                          f'(paper: 3, reference code: 1), got {filter_size}')
+    if filter_padding not in PADDINGS:
+        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
+                         f'{filter_padding!r}')
 
 
 @ORDERS.register_module(name='semantic')
@@ -161,18 +183,22 @@ class SemanticOrder(BaseOrder):
     Args:
         lam: noise weight lambda (paper 0.01).
         filter_size: mean filter on S (paper 3; 1 disables it).
+        filter_padding: border handling of the filter, see
+            :func:`mean_filter` (paper: ``'zero'``).
     """
     needs_similarity = True
 
-    def __init__(self, lam: float = 0.01, filter_size: int = 3) -> None:
-        _check_semantic_args(lam, filter_size)
+    def __init__(self, lam: float = 0.01, filter_size: int = 3,
+                 filter_padding: str = 'zero') -> None:
+        _check_semantic_args(lam, filter_size, filter_padding)
         self.lam = lam
         self.filter_size = filter_size
+        self.filter_padding = filter_padding
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
         """(B, 1) raster index of the centre (first argmax on ties)."""
-        return mean_filter(similarity, grid,
-                           self.filter_size).argmax(dim=1, keepdim=True)
+        return mean_filter(similarity, grid, self.filter_size,
+                           self.filter_padding).argmax(dim=1, keepdim=True)
 
     def centerness(self, similarity, grid, noise):
         centers = self.centers(similarity, grid)  # (B, K)
@@ -201,14 +227,17 @@ class MultiCenterSemanticOrder(SemanticOrder):
     def __init__(self,
                  num_centers: int = 2,
                  lam: float = 0.01,
-                 filter_size: int = 3) -> None:
-        super().__init__(lam=lam, filter_size=filter_size)
+                 filter_size: int = 3,
+                 filter_padding: str = 'zero') -> None:
+        super().__init__(lam=lam, filter_size=filter_size,
+                         filter_padding=filter_padding)
         if num_centers < 1:
             raise ValueError(f'num_centers must be >= 1, got {num_centers}')
         self.num_centers = num_centers
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
-        s = mean_filter(similarity, grid, self.filter_size)
+        s = mean_filter(similarity, grid, self.filter_size,
+                        self.filter_padding)
         B = s.shape[0]
         local_max = F.max_pool2d(
             s.reshape(B, 1, *grid), 3, stride=1, padding=1).reshape(B, -1)

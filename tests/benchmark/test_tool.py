@@ -6,7 +6,7 @@ import os.path as osp
 
 import pytest
 
-CONFIG = 'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py'
+CONFIG = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'
 ROW_FIELDS = {'path', 'step_times_s', 'ms_per_step', 'images_per_s',
               'losses', 'time_split_ms', 'flops_per_step',
               'achieved_flops_per_s', 'mfu', 'peak_memory_bytes',

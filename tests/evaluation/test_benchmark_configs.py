@@ -9,11 +9,11 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(ROOT, 'configs', 'benchmarks')
-FT = osp.join(BENCH, 'finetune', 'vit-tiny-p7_1xb128-coslr-20e_fashion-mnist.py')
+FT = osp.join(BENCH, 'finetune', 'vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py')
 LIN = osp.join(BENCH, 'linear',
-               'vit-tiny-p7_1xb512-linear-coslr-30e_fashion-mnist.py')
+               'vit-tiny-p4_1xb512-linear-coslr-30e_fashion-mnist.py')
 PRETRAIN = osp.join(ROOT, 'configs', 'pretrain',
-                    'semaim_vit-tiny-p7_fashion-mnist.py')
+                    'semaim_vit-tiny-p4_fashion-mnist.py')
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(osp.join(BENCH, '*', '*.py'))))

@@ -10,7 +10,7 @@ from mmengine.config import Config
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 PRETRAIN = osp.join(ROOT, 'configs', 'pretrain',
-                    'semaim_vit-tiny-p7_fashion-mnist.py')
+                    'semaim_vit-tiny-p4_fashion-mnist.py')
 
 
 @pytest.fixture(scope='module')
@@ -27,7 +27,7 @@ def ckpt(tmp_path_factory):
 @pytest.mark.parametrize('config', [
     PRETRAIN,
     osp.join(ROOT, 'configs', 'benchmarks', 'knn',
-             'vit-tiny-p7_knn_fashion-mnist.py'),
+             'vit-tiny-p4_knn_fashion-mnist.py'),
 ])
 def test_knn_eval_tool(config, ckpt, tmp_path, capsys):
     import knn_eval

@@ -16,7 +16,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def model():
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'pretrain', 'semaim_vit-tiny-p7_fashion-mnist.py'))
+        ROOT, 'configs', 'pretrain', 'semaim_vit-tiny-p4_fashion-mnist.py'))
     cfg.model.backbone.arch = dict(embed_dims=32, num_layers=2, num_heads=2,
                                    feedforward_channels=64)
     cfg.model.neck.num_heads = 2
@@ -41,21 +41,23 @@ def test_png_and_valid_orders(model, tmp_path):
     names = list(data['order_names'])
     assert names == ['raster', 'stochastic', 'similarity', 'semantic',
                      'multi-centre']
-    assert ranks.shape == (3, 5, 4, 4)
+    g = model.backbone.patch_resolution[0]  # square grid
+    n = g * g
+    assert ranks.shape == (3, 5, g, g)
     for b in range(3):
         for j in range(5):
-            assert sorted(ranks[b, j].ravel().tolist()) == list(range(16))
+            assert sorted(ranks[b, j].ravel().tolist()) == list(range(n))
     # raster is row-major; similarity order starts at argmax S; semantic at
     # the argmax of the 3x3-filtered S, and ranks grow with distance from it
-    assert (ranks[:, 0].reshape(3, -1) == np.arange(16)).all()
+    assert (ranks[:, 0].reshape(3, -1) == np.arange(n)).all()
     sim = data['similarity'].reshape(3, -1)
     assert (ranks[:, 2].reshape(3, -1).argmin(1) == sim.argmax(1)).all()
-    centre = mean_filter(torch.from_numpy(sim), (4, 4), 3).argmax(1).numpy()
+    centre = mean_filter(torch.from_numpy(sim), (g, g), 3).argmax(1).numpy()
     sem = ranks[:, 3].reshape(3, -1)
     assert (sem.argmin(1) == centre).all()
     for b in range(3):
-        cy, cx = divmod(int(centre[b]), 4)
-        dist = np.hypot(np.arange(16) // 4 - cy, np.arange(16) % 4 - cx)
+        cy, cx = divmod(int(centre[b]), g)
+        dist = np.hypot(np.arange(n) // g - cy, np.arange(n) % g - cx)
         order = np.argsort(sem[b])
         assert (np.diff(dist[order]) >= -1e-6).all()
     # the drawn panels are the returned ones
@@ -68,7 +70,7 @@ def test_cls_attention_matches_block(model):
     x = torch.randn(2, 3, 28, 28)
     bb = model.backbone
     att = cls_attention(bb, x)
-    assert att.shape == (2, 16)
+    assert att.shape == (2, bb.patch_resolution[0] * bb.patch_resolution[1])
     assert ((att > 0) & (att.sum(1, keepdim=True) < 1)).all()
     tokens, _, _ = bb.embed(x)
     for layer in bb.layers[:-1]:
@@ -96,8 +98,8 @@ def test_visualize_order_tool(tmp_path):
     out = str(tmp_path / 'o.png')
     visualize_order.main([
         osp.join(ROOT, 'configs', 'pretrain',
-                 'semaim_vit-tiny-p7_fashion-mnist.py'), 'none', str(img),
+                 'semaim_vit-tiny-p4_fashion-mnist.py'), 'none', str(img),
         '--out', out])
     ranks = np.load(out + '.npz')['rank']
-    assert ranks.shape == (1, 5, 4, 4)
-    assert all(sorted(r.ravel()) == list(range(16)) for r in ranks[0])
+    assert ranks.shape == (1, 5, 7, 7)
+    assert all(sorted(r.ravel()) == list(range(49)) for r in ranks[0])

@@ -17,7 +17,7 @@ def run(args, env, timeout=600):
 
 
 def test_train_mae_then_resume(tmp_path, python_env):
-    cfg = 'configs/pretrain/mae_vit-tiny-p7_fashion-mnist.py'
+    cfg = 'configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py'
     work = str(tmp_path / 'mae')
     opts = TINY + ['default_hooks.checkpoint.interval=5']
     run([sys.executable, 'tools/train.py', cfg, '--work-dir', work,
@@ -34,7 +34,7 @@ def test_dist_train_two_cpu_ranks(tmp_path, python_env):
     env = dict(python_env, PYTHON=sys.executable, PORT='29611')
     work = str(tmp_path / 'dist')
     log = run(['bash', 'tools/dist_train.sh',
-               'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py', '2',
+               'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py', '2',
                '--work-dir', work, '--cfg-options',
                'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2']
               + TINY, env)

@@ -59,6 +59,29 @@ def test_paper_filter_smooths_before_argmax():
     assert build_order('semantic_official')(sim, grid, noise).perm[0, 0] == 0
 
 
+def test_zero_padded_filter_keeps_an_interior_peak_next_to_the_border():
+    # S peaks at (1, 1); its border neighbours are high too. The paper's
+    # zero-padded filter keeps (1, 1) the centre; averaging only the valid
+    # neighbours lets the corner (0, 0) win (it averages 4 values, 3 high).
+    grid = (4, 4)
+    sim = torch.full((1, 16), 0.01)
+    sim[0, 5] = 1.0  # (1, 1)
+    sim[0, [0, 1, 4]] = 0.9  # (0, 0), (0, 1), (1, 0)
+    noise = torch.zeros(1, 16)
+    assert build_order('semantic')(sim, grid, noise).perm[0, 0] == 5
+    assert build_order('semantic_multicenter').centers(sim, grid)[0, 0] == 5
+    valid = build_order(dict(type='semantic', filter_padding='valid'))
+    assert valid(sim, grid, noise).perm[0, 0] == 0
+    zero = mean_filter(sim, grid, 3, 'zero').reshape(4, 4)
+    assert zero[0, 0].item() == pytest.approx((1.0 + 3 * 0.9) / 9)
+    assert zero[1, 1].item() == pytest.approx((1.0 + 3 * 0.9 + 5 * 0.01) / 9)
+    rep = mean_filter(sim, grid, 3, 'replicate').reshape(4, 4)
+    # replicate: (0, 0)'s 3x3 window repeats row 0 / column 0 of S
+    assert rep[0, 0].item() == pytest.approx((8 * 0.9 + 1.0) / 9)
+    with pytest.raises(ValueError, match='filter_padding'):
+        build_order(dict(type='semantic', filter_padding='reflect'))
+
+
 def test_multicenter_with_one_centre_equals_semantic():
     for grid in GRIDS:
         sim, noise = inputs(grid)
@@ -82,9 +105,14 @@ def test_multicenter_starts_at_distinct_peaks():
 def test_ties_keep_raster_order_and_constant_maps_work():
     grid = (4, 6)
     sim = torch.full((2, 24), 1 / 24)
-    order = build_order(dict(type='semantic', lam=0.0))(
+    order = build_order(dict(type='semantic', lam=0.0,
+                             filter_padding='valid'))(
         sim, grid, torch.zeros(2, 24))
     assert order.perm[0, 0] == 0  # first argmax
+    # zero padding: border cells lose mass, the first interior cell wins
+    order = build_order(dict(type='semantic', lam=0.0))(
+        sim, grid, torch.zeros(2, 24))
+    assert order.perm[0, 0] == 7
     sim_order = build_order('similarity')(sim, grid, torch.zeros(2, 24))
     assert torch.equal(sim_order.perm, torch.arange(24).expand(2, 24))
 

@@ -7,7 +7,7 @@ import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PYTHON = sys.executable
-CONFIG = osp.join(ROOT, 'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py')
+CONFIG = osp.join(ROOT, 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py')
 # A smaller model than the config's, deterministic, one image loader in
 # the main process: seconds per run on a CPU.
 SMALL = [

@@ -19,7 +19,7 @@ def semaim_ckpt(tmp_path_factory):
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py'))
+        osp.join(REPO, 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
@@ -31,8 +31,8 @@ def semaim_ckpt(tmp_path_factory):
 
 def _seg_backbone(init_cfg):
     from mmseg.registry import MODELS
-    return MODELS.build(dict(type='SemAIMViTSeg', arch=ARCH, img_size=56,
-                             patch_size=7, out_indices=(1, 3, 5),
+    return MODELS.build(dict(type='SemAIMViTSeg', arch=ARCH, img_size=32,
+                             patch_size=4, out_indices=(1, 3, 5),
                              init_cfg=init_cfg))
 
 
@@ -45,7 +45,7 @@ def test_pretrained_init_cfg_with_prefix(mmseg_scope, semaim_ckpt):
     for k in ('layers.5.ffn.layers.1.weight', 'layers.0.attn.qkv.weight',
               'patch_embed.projection.weight', 'cls_token'):
         torch.testing.assert_close(got[k], sd['backbone.' + k])
-    # 4x4 pre-training grid interpolated to 8x8
+    # 7x7 pre-training grid interpolated to 8x8
     from semaim_mm.converters import resize_pos_embed
     assert got['pos_embed'].shape == (1, 65, 128)
     torch.testing.assert_close(

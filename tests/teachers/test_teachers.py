@@ -345,12 +345,12 @@ def test_teacher_configs(kind, dino_file, clip_file, repo_root):
     from mmengine.config import Config
     path = (dino_file if kind == 'dino' else clip_file)[0]
     tiny = Config.fromfile(osp.join(
-        repo_root, f'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist_'
+        repo_root, f'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_'
         f'{kind}.py'))
     tiny.model.target_generator.checkpoint = path
     model = MODELS.build(tiny.model)
     assert model.similarity_source == 'teacher'
-    assert model.target_generator.student_patch_size == 7
+    assert model.target_generator.student_patch_size == 4
     assert model.head.mlp.fc2.out_features == model.target_generator.target_dim
     losses = model.loss(images(2))
     assert torch.isfinite(losses['loss'])

@@ -13,8 +13,8 @@ from mmpretrain.registry import MODELS
 from semaim_mm.converters import load_teacher_state_dict
 
 CONFIGS = {
-    'dino': 'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist_dino.py',
-    'clip': 'configs/pretrain/semaim_vit-tiny-p7_fashion-mnist_clip.py',
+    'dino': 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_dino.py',
+    'clip': 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_clip.py',
 }
 
 

@@ -1,6 +1,6 @@
-# A small SemAIM that trains on this CPU: ViT (width 128, depth 6, patch 7) on
-# 28x28 Fashion-MNIST (a 4x4 patch grid), 6-block decoder, semantic order.
-#   python tools/train.py configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py
+# A small SemAIM that trains on this CPU: ViT (width 128, depth 6, patch 4) on
+# 28x28 Fashion-MNIST (a 7x7 patch grid), 6-block decoder, semantic order.
+#   python tools/train.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py
 _base_ = [
     '../_base_/datasets/fashion_mnist_semaim.py',
     '../_base_/default_runtime.py',
@@ -14,11 +14,11 @@ model = dict(
         arch=dict(embed_dims=128, num_layers=6, num_heads=4,
                   feedforward_channels=512),
         img_size=28,
-        patch_size=7),
+        patch_size=4),
     neck=dict(type='SemAIMDecoder', num_heads=4, depth=6),
     head=dict(type='SemAIMHead', embed_dims=128),
     target_generator=dict(
-        type='RGBTargetGenerator', patch_size=7, blur_kernel=3,
+        type='RGBTargetGenerator', patch_size=4, blur_kernel=3,
         blur_sigma=1.0, norm_pix=True),
     order=dict(type='semantic', lam=0.01, filter_size=3),
 )

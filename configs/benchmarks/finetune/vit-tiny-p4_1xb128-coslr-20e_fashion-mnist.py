@@ -1,11 +1,11 @@
 # Full fine-tuning of the tiny Fashion-MNIST SemAIM ViT (width 128, depth 6,
-# patch 7, 28x28; configs/pretrain/semaim_vit-tiny-p7_fashion-mnist.py), the
+# patch 4, 28x28; configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py), the
 # ImageNet recipe scaled down: batch 128, lr 5e-4 x 128/256, layer decay
 # 0.65, wd 0.05, drop path 0.1, RandAug, mixup 0.8 / cutmix 1.0, label
 # smoothing 0.1, random erasing 0.25, GAP; 20 epochs, 2 warm-up. Validation
 # on the TEST split.
-#   python tools/train.py configs/benchmarks/finetune/vit-tiny-p7_1xb128-coslr-20e_fashion-mnist.py \
-#     --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/semaim_vit-tiny-p7_fashion-mnist/iter_300.pth
+#   python tools/train.py configs/benchmarks/finetune/vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py \
+#     --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/semaim_vit-tiny-p4_fashion-mnist/iter_300.pth
 _base_ = [
     '../../_base_/models/vit-base-p16_finetune.py',
     '../../_base_/datasets/fashion_mnist_cls.py',
@@ -20,7 +20,7 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=128, num_layers=6, num_heads=4,
                   feedforward_channels=512),
         img_size=28,
-        patch_size=7),
+        patch_size=4),
     head=dict(num_classes=10, in_channels=128))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,

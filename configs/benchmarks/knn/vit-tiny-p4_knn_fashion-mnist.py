@@ -1,6 +1,6 @@
 # Weighted k-NN of the tiny Fashion-MNIST SemAIM ViT: bank = train split,
 # queries = test split, no augmentation.
-#   python tools/knn_eval.py configs/benchmarks/knn/vit-tiny-p7_knn_fashion-mnist.py CKPT
+#   python tools/knn_eval.py configs/benchmarks/knn/vit-tiny-p4_knn_fashion-mnist.py CKPT
 _base_ = ['../../_base_/datasets/fashion_mnist_cls.py']
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['semaim_mm'], allow_failed_imports=False)
@@ -12,7 +12,7 @@ model = dict(
         arch=dict(embed_dims=128, num_layers=6, num_heads=4,
                   feedforward_channels=512),
         img_size=28,
-        patch_size=7),
+        patch_size=4),
     neck=None,
     head=None)
 knn = dict(

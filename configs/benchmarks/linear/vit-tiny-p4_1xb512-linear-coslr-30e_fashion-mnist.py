@@ -16,7 +16,7 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=128, num_layers=6, num_heads=4,
                   feedforward_channels=512),
         img_size=28,
-        patch_size=7,
+        patch_size=4,
         frozen_stages=6,
         out_type='cls_token'),
     neck=dict(input_features=128),

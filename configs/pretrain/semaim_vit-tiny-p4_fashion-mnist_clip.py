@@ -1,9 +1,9 @@
 # The tiny Fashion-MNIST SemAIM with a frozen CLIP teacher: feature targets,
 # loss 2 - 2cos, order from the teacher's CLS-vs-patch similarity. The teacher
 # file is an OpenAI-CLIP-style model (image tower width 64, depth 2, patch 7, 28x28, 32-d projection) saved as OpenAI's TorchScript ViT-B-16.pt (tests/teachers/published.py writes one from a random model):
-#   python tools/train.py configs/pretrain/semaim_vit-tiny-p7_fashion-mnist_clip.py \
+#   python tools/train.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_clip.py \
 #       --cfg-options model.target_generator.checkpoint=PATH
-_base_ = './semaim_vit-tiny-p7_fashion-mnist.py'
+_base_ = './semaim_vit-tiny-p4_fashion-mnist.py'
 
 model = dict(
     head=dict(
