@@ -31,6 +31,8 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmpretrain.registry import DATA_SAMPLERS, HOOKS
 
+from ..seeding import mix_seed
+
 
 @DATA_SAMPLERS.register_module()
 class ResumableSampler(DefaultSampler):
@@ -86,10 +88,6 @@ class _SkipFirst:
         return getattr(self._inner, name)
 
 
-def iteration_seed(seed: int, rank: int, iteration: int) -> int:
-    return ((seed * 1_000_003 + rank) * 1_000_000_007 + iteration) % (2**32)
-
-
 def reseed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -128,7 +126,7 @@ class ExactResumeHook(Hook):
             seed = runner.seed if runner.seed is not None else 0
             self._base = int(seed)
         rank, _ = get_dist_info()
-        reseed_all(iteration_seed(self._base, rank, iteration))
+        reseed_all(mix_seed(self._base, rank, iteration, bits=32))
 
     def before_train(self, runner) -> None:
         loop = runner.train_loop
