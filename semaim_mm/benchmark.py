@@ -13,9 +13,9 @@ Reusable logic of ``tools/benchmark.py`` (see ``docs/benchmarks.md``).
   ``T (T+1) / 2`` pairs. LayerNorm, softmax, GELU and the optimizer are not
   counted (they are not matmul work), so the utilisation is a model-FLOPs
   utilisation (MFU).
-* :func:`timed_step` runs one step (forward, backward, AdamW) through the
-  model's own pieces (``make_order``, ``target_generator``,
-  ``encode_in_order``, ``decode_in_order``) with a timer between them.
+* :func:`timed_step` runs one step (``model.loss``, backward, AdamW) under
+  a :class:`~semaim_mm.phases.PhaseTimer`: the phases are the ones
+  ``SemAIM.loss`` marks (:data:`PHASES`), plus backward and the optimizer.
 * :func:`sgemm_rate` measures the fp32 matmul rate of this machine (the CPU
   "peak" of the utilisation); H100 dense bf16 peak is
   :data:`H100_BF16_PEAK`.
@@ -30,12 +30,12 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .models.vit import gather_tokens
+from .phases import PhaseTimer, phase
 
 H100_BF16_PEAK = 989e12  # dense bf16 tensor-core FLOP/s (SXM)
 PHASES = ('similarity', 'targets', 'encoder', 'decoder_head', 'backward',
@@ -173,73 +173,32 @@ def model_step_flops(model: nn.Module, img_hw: Sequence[int],
 
 
 # ------------------------------------------------------------------ timing
-class PhaseTimer:
-    """Laps between phases; synchronises CUDA before each reading."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = torch.device(device).type == 'cuda'
-        self.laps: Dict[str, float] = {}
-        self._sync()
-        self.t0 = self.t = time.perf_counter()
-
-    def _sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def lap(self, name: str) -> None:
-        self._sync()
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self.t
-        self.t = now
-
-    @property
-    def total(self) -> float:
-        return self.t - self.t0
-
-
 def autocast_ctx(device: torch.device, amp: bool):
     if not amp:
         return nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def semaim_loss_parts(model: nn.Module, inputs: Tensor,
-                      timer: Optional[PhaseTimer] = None) -> Tensor:
-    """``model.loss(inputs)['loss']`` through its pieces, timed."""
-    lap = timer.lap if timer else (lambda name: None)
-    if model.similarity_source == 'ema' and model.training:
-        model.ema_backbone.update_parameters(model.backbone)
-    order = model.make_order(inputs)
-    lap('similarity')
-    target = model.target_generator(inputs)
-    lap('targets')
-    states, queries, dec_mask = model.encode_in_order(inputs, order)
-    lap('encoder')
-    pred, perm = model.decode_in_order(states, queries, dec_mask, order)
-    loss = model.head.loss(pred, gather_tokens(target, perm))
-    lap('decoder_head')
-    return loss
-
-
 def timed_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                inputs: Tensor, amp: bool = False,
                kind: str = 'semaim') -> Dict[str, float]:
-    """One training step (forward, backward, optimizer); returns seconds per
-    phase (:data:`PHASES`, SemAIM only) and ``total``. ``kind='mae'`` runs
-    ``model.loss(inputs, data_samples)`` of mmpretrain's MAE."""
-    timer = PhaseTimer(inputs.device)
-    with autocast_ctx(inputs.device, amp):
-        if kind == 'mae':
-            loss = model.loss(inputs, [])['loss']
-            timer.lap('forward')
-        else:
-            loss = semaim_loss_parts(model, inputs, timer)
-    loss.backward()
-    timer.lap('backward')
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    timer.lap('optimizer')
-    out = dict(timer.laps)
+    """One training step (``model.loss``, backward, optimizer); returns
+    seconds per phase (:data:`PHASES` for SemAIM; ``forward``, ``backward``,
+    ``optimizer`` for ``kind='mae'``, mmpretrain's MAE), ``total`` and
+    ``loss``."""
+    with PhaseTimer(inputs.device) as timer:
+        with autocast_ctx(inputs.device, amp):
+            if kind == 'mae':
+                with phase('forward'):
+                    loss = model.loss(inputs, [])['loss']
+            else:
+                loss = model.loss(inputs)['loss']
+        with phase('backward'):
+            loss.backward()
+        with phase('optimizer'):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    out = dict(timer.seconds)
     out['total'] = timer.total
     out['loss'] = float(loss.detach())
     return out
@@ -422,8 +381,3 @@ def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
     raise RuntimeError(f'memory probe for {path} failed:\n'
                        f'{out.stdout[-2000:]}\n{out.stderr[-4000:]}')
 
-
-def median(xs: List[float]) -> float:
-    s = sorted(xs)
-    m = len(s) // 2
-    return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])

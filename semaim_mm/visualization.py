@@ -24,7 +24,7 @@ DEFAULT_ORDERS = (
     ('raster', 'raster'),
     ('stochastic', 'stochastic'),
     ('similarity', 'similarity'),
-    ('semantic', dict(type='semantic', lam=0.01, filter_size=3)),
+    ('semantic', 'semantic'),
     ('multi-centre', dict(type='semantic_multicenter', num_centers=2)),
 )
 
@@ -38,14 +38,8 @@ def cls_attention(backbone, inputs: Tensor) -> Tensor:
     for layer in backbone.layers[:-1]:
         tokens = layer(tokens)
     last = backbone.layers[-1]
-    attn = last.attn
-    h = last.ln1(tokens)
-    B, N1, C = h.shape
-    heads = attn.num_heads
-    qkv = attn.qkv(h).reshape(B, N1, 3, heads, C // heads).permute(
-        2, 0, 3, 1, 4)
-    q, k = qkv[0], qkv[1]  # (B, heads, 1+N, d)
-    scores = (q[:, :, :1] @ k.transpose(-2, -1)) * (C // heads)**-0.5
+    q, k, _ = last.attn.qkv_heads(last.ln1(tokens))  # (B, heads, 1+N, d)
+    scores = (q[:, :, :1] @ k.transpose(-2, -1)) * q.shape[-1]**-0.5
     weights = scores.softmax(dim=-1)[:, :, 0, 1:]  # (B, heads, N)
     return weights.mean(dim=1)
 

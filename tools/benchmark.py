@@ -16,6 +16,7 @@ import os.path as osp
 import platform
 import sys
 import time
+from statistics import median
 
 import torch
 
@@ -74,22 +75,10 @@ def persistent_bytes(model, opt):
     return n
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from mmengine.config import Config
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    quiet_mmengine()
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
-    cuda = device.type == 'cuda'
-    size = args.img_size or cfg.model['backbone'].get('img_size', 224)
-    if isinstance(size, (list, tuple)):
-        size = size[0]
+def build_entries(args, cfg, device, size):
+    """``{name: entry}``: each path's model (same weights), optimizer and
+    FLOPs per image; MAE with ``--mae``."""
     paths = ['fast', 'reference'] if args.path == 'both' else [args.path]
-
-    torch.manual_seed(args.seed)
     entries = {}
     state = None
     for path in paths:
@@ -116,16 +105,17 @@ def main(argv=None):
         entries['mae'] = dict(kind='mae', path='mae', model=model,
                               opt=bm.make_optimizer(model, device),
                               flops_per_image=None)
-
-    g = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.batch, 3, size, size, generator=g).to(device)
     for e in entries.values():
         e['steps'] = []
         e['mem'] = []
+    return entries
 
-    load_start = os.getloadavg()
+
+def run_rounds(args, entries, x, device):
+    """Warm-up and timed rounds, one step of every entry per round; returns
+    the sgemm rates measured before each timed round."""
+    cuda = device.type == 'cuda'
     sgemm = []
-    t_start = time.time()
     for r in range(args.warmup + args.steps):
         timed = r >= args.warmup
         if timed:
@@ -144,78 +134,102 @@ def main(argv=None):
             print(f'round {r} {"timed" if timed else "warmup"} {name}: '
                   f'{res["total"] * 1e3:.0f} ms loss {res["loss"]:.5f}',
                   flush=True)
+    return sgemm
+
+
+def peak_memory(args, e, size, cuda):
+    """(bytes or None, how it was measured) of one entry."""
+    if cuda:
+        return (max(e['mem']) if e['mem'] else None,
+                'cuda max_memory_allocated during the step - allocated '
+                'before it + params and optimizer state of this path')
+    if args.no_memory:
+        return None, 'skipped (--no-memory)'
+    fast = e['path'] == 'fast'
+    peak = bm.cpu_peak_memory(
+        args.config, e['path'], size, args.batch, args.mem_steps,
+        torch.get_num_threads(), args.amp, compile=args.compile and fast,
+        grad_ckpt=args.grad_checkpointing and fast)
+    return peak, (f'peak RSS growth of a fresh process over its post-import '
+                  f'RSS, {args.mem_steps} steps')
+
+
+def result_row(args, e, size, peak, cuda):
+    """The JSON row of one entry."""
+    totals = [s['total'] for s in e['steps']]
+    t = median(totals)
+    row = dict(
+        path=e['path'], step_times_s=totals, ms_per_step=t * 1e3,
+        images_per_s=args.batch / t,
+        losses=[s['loss'] for s in e['steps']])
+    phases = bm.PHASES if e['kind'] == 'semaim' else ('forward', 'backward',
+                                                      'optimizer')
+    row['time_split_ms'] = {
+        k: median([s.get(k, 0.0) for s in e['steps']]) * 1e3
+        for k in phases}
+    row['flops_per_step'] = row['achieved_flops_per_s'] = row['mfu'] = None
+    if e['flops_per_image'] is not None:
+        f = {k: v * args.batch for k, v in e['flops_per_image'].items()}
+        row['flops_per_step'] = f
+        row['achieved_flops_per_s'] = f['total'] / t
+        row['mfu'] = f['total'] / t / peak
+    row['peak_memory_bytes'], row['peak_memory_method'] = peak_memory(
+        args, e, size, cuda)
+    return row
+
+
+def step_ratios(results):
+    """Fast / reference throughput and each SemAIM path's step time over
+    MAE's."""
+    ratios = {}
+    fast = next((n for n in results if results[n]['path'] == 'fast'), None)
+    if fast and 'reference' in results:
+        tf = results[fast]['step_times_s']
+        tr = results['reference']['step_times_s']
+        ratios['fast_vs_reference_images_per_s'] = (
+            results[fast]['images_per_s']
+            / results['reference']['images_per_s'])
+        # median over rounds of step_time(reference) / step_time(fast)
+        ratios['fast_vs_reference_paired_median'] = median(
+            [b / a for a, b in zip(tf, tr)])
+    if 'mae' in results:
+        for n in results:
+            if n != 'mae':
+                ratios[f'{n}_over_mae_step_time'] = (
+                    results[n]['ms_per_step'] / results['mae']['ms_per_step'])
+    return ratios
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.config import Config
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = Config.fromfile(args.config)
+    quiet_mmengine()
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
+    cuda = device.type == 'cuda'
+    size = args.img_size or cfg.model['backbone'].get('img_size', 224)
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+
+    torch.manual_seed(args.seed)
+    entries = build_entries(args, cfg, device, size)
+    g = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.batch, 3, size, size, generator=g).to(device)
+    load_start = os.getloadavg()
+    t_start = time.time()
+    sgemm = run_rounds(args, entries, x, device)
     bench_s = time.time() - t_start
 
-    sgemm_rate = bm.median(sgemm) if sgemm else bm.sgemm_rate(
+    sgemm_rate = median(sgemm) if sgemm else bm.sgemm_rate(
         device, args.sgemm_size)
     peak = bm.H100_BF16_PEAK if cuda else sgemm_rate
     peak_name = ('H100 dense bf16 989 TFLOP/s' if cuda else
                  f'fp32 sgemm {args.sgemm_size}^3 measured in this run')
-
-    results = {}
-    for name, e in entries.items():
-        totals = [s['total'] for s in e['steps']]
-        t = bm.median(totals)
-        row = dict(
-            path=e['path'], step_times_s=totals, ms_per_step=t * 1e3,
-            images_per_s=args.batch / t,
-            losses=[s['loss'] for s in e['steps']])
-        phases = bm.PHASES if e['kind'] == 'semaim' else ('forward',
-                                                          'backward',
-                                                          'optimizer')
-        row['time_split_ms'] = {
-            k: bm.median([s.get(k, 0.0) for s in e['steps']]) * 1e3
-            for k in phases}
-        if e['flops_per_image'] is not None:
-            f = {k: v * args.batch for k, v in e['flops_per_image'].items()}
-            row['flops_per_step'] = f
-            row['achieved_flops_per_s'] = f['total'] / t
-            row['mfu'] = f['total'] / t / peak
-        else:
-            row['flops_per_step'] = None
-            row['achieved_flops_per_s'] = None
-            row['mfu'] = None
-        if cuda:
-            row['peak_memory_bytes'] = max(e['mem']) if e['mem'] else None
-            row['peak_memory_method'] = (
-                'cuda max_memory_allocated during the step - allocated '
-                'before it + params and optimizer state of this path')
-        elif args.no_memory:
-            row['peak_memory_bytes'] = None
-            row['peak_memory_method'] = 'skipped (--no-memory)'
-        else:
-            row['peak_memory_bytes'] = bm.cpu_peak_memory(
-                args.config, e['path'], size, args.batch, args.mem_steps,
-                torch.get_num_threads(), args.amp,
-                compile=args.compile and e['path'] == 'fast',
-                grad_ckpt=args.grad_checkpointing and e['path'] == 'fast')
-            row['peak_memory_method'] = (
-                f'peak RSS growth of a fresh process over its post-import '
-                f'RSS, {args.mem_steps} steps')
-        results[name] = row
-
-    names = list(results)
-    ratios = {}
-
-    def paired(a, b):
-        """median over rounds of step_time(b) / step_time(a)."""
-        ta, tb = results[a]['step_times_s'], results[b]['step_times_s']
-        return bm.median([y / x for x, y in zip(ta, tb)])
-
-    fast_name = next((n for n in names if results[n]['path'] == 'fast'),
-                     None)
-    if fast_name and 'reference' in results:
-        ratios['fast_vs_reference_images_per_s'] = (
-            results[fast_name]['images_per_s']
-            / results['reference']['images_per_s'])
-        ratios['fast_vs_reference_paired_median'] = paired(
-            fast_name, 'reference')
-    if 'mae' in results:
-        for n in names:
-            if n != 'mae':
-                ratios[f'{n}_over_mae_step_time'] = (
-                    results[n]['ms_per_step'] / results['mae']['ms_per_step'])
-
+    results = {name: result_row(args, e, size, peak, cuda)
+               for name, e in entries.items()}
     out = dict(
         config=args.config, device=str(device),
         device_name=(torch.cuda.get_device_name(device) if cuda else
@@ -227,7 +241,7 @@ def main(argv=None):
         sgemm_size=args.sgemm_size, sgemm_flops_per_s=sgemm_rate,
         sgemm_samples=sgemm, peak_flops_per_s=peak, peak_name=peak_name,
         loadavg_start=load_start, loadavg_end=os.getloadavg(),
-        bench_wall_s=bench_s, results=results, ratios=ratios)
+        bench_wall_s=bench_s, results=results, ratios=step_ratios(results))
     print_table(out)
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)

@@ -1,9 +1,9 @@
 """The SemAIM self-supervised algorithm (one pre-training step)."""
+import inspect
 from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup import BaseSelfSupervisor
@@ -11,34 +11,72 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from .attention import autoregressive_masks, check_path
-from .orders import BaseOrder, Order, build_order, draw_noise
-from .vit import gather_tokens
+from ..phases import phase
+from ..seeding import mix_seed
+from .attention import (FastPath, ReferencePath, build_attention_path,
+                        check_path)
+from .orders import BaseOrder, Order, build_order, draw_noise, similarity_map
 
 SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
+Part = Union[dict, nn.Module]  # a config or a built module
 
 
-def sample_seed(base: int, iteration: int, sample_idx: int) -> int:
-    """Seed of one image's order noise at one iteration: independent of the
-    batch it lands in, of the rank and of the world size."""
-    return ((base * 1_000_003 + iteration) * 1_000_000_007 + sample_idx) % (2**63)
+def fill_cfg(cfg: Part, part: str, fixed: Dict[str, Tuple[object, str]],
+             defaults: Optional[dict] = None) -> Part:
+    """``cfg`` with what :class:`SemAIM` derives from its other parts.
+
+    ``fixed``: ``{key: (value, what it is)}``, values the architecture
+    dictates; one given differently is an error naming the field.
+    ``defaults``: values used when the key is unset (a different value is a
+    legitimate choice). Built modules are returned as they are.
+    """
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    for key, (value, what) in fixed.items():
+        given = cfg.setdefault(key, value)
+        if given != value:
+            raise ValueError(
+                f'{part}.{key}={given!r} does not fit {what} ({value!r}): '
+                f'leave {part}.{key} unset, SemAIM fills it in')
+    cfg.update({k: v for k, v in (defaults or {}).items() if k not in cfg})
+    return cfg
+
+
+def takes(cfg: Part, arg: str) -> bool:
+    """Whether the registered class of config ``cfg`` takes ``arg``."""
+    if isinstance(cfg, nn.Module):
+        return False
+    cls = cfg['type'] if isinstance(cfg['type'], type) else MODELS.get(
+        cfg['type'])
+    return cls is not None and arg in inspect.signature(cls).parameters
 
 
 @MODELS.register_module()
 class SemAIM(BaseSelfSupervisor):
     """SemAIM: semantic-aware autoregressive image modeling (AAAI 2024).
 
-    One step: similarity pass -> order -> causal encoder + parallel decoder
-    -> loss against targets gathered into the same order.
+    One step (:meth:`loss`): similarity pass -> order -> causal encoder +
+    parallel decoder -> loss against targets gathered into the same order.
+
+    What the backbone dictates is filled in from it; configs leave it out.
+    An explicit value that disagrees is an error naming the field, except
+    where another value is a legitimate choice (marked "default").
+
+    * neck: ``embed_dims`` and ``encoder_depth`` (the encoder's width and
+      depth), ``num_heads`` and ``depth`` (default: the encoder's heads and
+      depth, the reference code's and the paper's setting);
+    * head: ``embed_dims`` (the decoder width) and ``target_dim`` (the
+      target generator's);
+    * target generator: ``patch_size`` and ``in_channels`` (the backbone's)
+      where its class takes them; a teacher's ``student_patch_size``.
 
     Args:
         backbone: :class:`SemAIMViT` config.
-        neck: :class:`SemAIMDecoder` config (``encoder_depth`` and
-            ``embed_dims`` default to the backbone's).
-        head: :class:`SemAIMHead` config (``target_dim`` defaults to the
-            target generator's).
-        target_generator: e.g. ``RGBTargetGenerator``; it sees the
-            normalised images and returns (B, N, D_t) in raster order.
+        neck: :class:`SemAIMDecoder` config.
+        head: :class:`SemAIMHead` config.
+        target_generator: e.g. ``RGBTargetGenerator`` (the default); it sees
+            the normalised images and returns (B, N, D_t) in raster order.
         order: the autoregression order (name or dict, see
             :mod:`semaim_mm.models.orders`).
         order_schedule: optional ``[dict(begin=0, order='stochastic'),
@@ -54,9 +92,10 @@ class SemAIM(BaseSelfSupervisor):
             convention: ``ema = (1 - m) * ema + m * online``).
         attention_path: ``'fast'`` (ordered tokens + causal SDPA) or
             ``'reference'`` (explicit N x N masks, the paper's formulation).
-        similarity_fp32: run the similarity pass in fp32 outside autocast
-            (reference code behaviour); default runs it in the training
-            dtype, which is cheaper.
+        similarity_fp32: compute the whole student similarity map (encoder
+            pass, cosine, softmax) in fp32 outside autocast, as the reference
+            code does. Off by default: under autocast the map is computed in
+            the autocast dtype, which is cheaper.
         seed: base seed of the per-image order noise.
         compile: ``torch.compile`` every encoder and decoder block in place
             (``nn.Module.compile``: parameter names and checkpoints are
@@ -67,10 +106,10 @@ class SemAIM(BaseSelfSupervisor):
     """
 
     def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 target_generator: Optional[dict] = None,
+                 backbone: Part,
+                 neck: Part,
+                 head: Part,
+                 target_generator: Optional[Part] = None,
                  order: Union[str, dict] = 'semantic',
                  order_schedule: Optional[Sequence[dict]] = None,
                  by_epoch: bool = True,
@@ -86,26 +125,10 @@ class SemAIM(BaseSelfSupervisor):
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(backbone, nn.Module):
             backbone = MODELS.build(backbone)
-        if target_generator is None:
-            target_generator = dict(
-                type='RGBTargetGenerator', patch_size=backbone.patch_size,
-                in_channels=backbone.in_channels)
-        if not isinstance(target_generator, nn.Module):
-            target_generator = MODELS.build(target_generator)
-        if getattr(target_generator, 'student_patch_size', 0) is None:
-            # teachers: targets on the student's grid
-            target_generator.student_patch_size = backbone.patch_size
-        if isinstance(neck, dict):
-            neck = dict(neck)
-            neck.setdefault('encoder_depth', backbone.num_layers)
-            neck.setdefault('embed_dims', backbone.embed_dims)
-            if neck['encoder_depth'] != backbone.num_layers:
-                raise ValueError(
-                    f"neck.encoder_depth {neck['encoder_depth']} != backbone "
-                    f'depth {backbone.num_layers}: leave it unset')
-        if isinstance(head, dict):
-            head = dict(head)
-            head.setdefault('target_dim', target_generator.target_dim)
+        target_generator = self.build_target_generator(target_generator,
+                                                       backbone)
+        neck, head = self.fill_decoder_and_head(neck, head, backbone,
+                                                target_generator)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -114,25 +137,17 @@ class SemAIM(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-
-        # Parameters that never reach the loss would stall DDP's gradient
-        # reduction: the encoder's final norm (only the no-grad similarity
-        # pass uses it) and, with tap='before', the blocks after the last tap.
-        unused = list(self.backbone.layers[max(self.neck.taps):])
-        if self.backbone.final_norm:
-            unused.append(self.backbone.ln1)
-        for module in unused:
-            module.requires_grad_(False)
-
+        self.freeze_unused()
         if similarity_source not in SIMILARITY_SOURCES:
-            raise ValueError(f'similarity_source must be one of '
-                             f'{SIMILARITY_SOURCES}, got {similarity_source!r}')
+            raise ValueError(
+                f'similarity_source must be one of {SIMILARITY_SOURCES}, '
+                f'got {similarity_source!r}')
         if similarity_source == 'teacher' and not hasattr(
                 self.target_generator, 'similarity'):
             raise ValueError("similarity_source='teacher' needs a teacher "
                              'target generator (DINO/CLIPTargetGenerator)')
         self.similarity_source = similarity_source
-        self.attention_path = check_path(attention_path)
+        self.attention_path = attention_path
         self.similarity_fp32 = similarity_fp32
         self.compile_cfg = compile
         if compile:
@@ -141,21 +156,75 @@ class SemAIM(BaseSelfSupervisor):
         self.seed = seed
         self.log_order_stats = log_order_stats
         self.by_epoch = by_epoch
-        if order_schedule:
-            begins = [int(s['begin']) for s in order_schedule]
-            if begins[0] != 0 or begins != sorted(begins):
-                raise ValueError('order_schedule must start at begin=0 and '
-                                 f'be sorted by begin, got {begins}')
-            self.order_schedule = [(b, build_order(s['order']))
-                                   for b, s in zip(begins, order_schedule)]
-        else:
-            self.order_schedule = [(0, build_order(order))]
+        self.order_schedule = self.build_schedule(order, order_schedule)
         if similarity_source == 'ema':
             if not 0 < ema_momentum <= 1:
                 raise ValueError(f'ema_momentum must be in (0, 1], got '
                                  f'{ema_momentum}')
             self.ema_backbone = ExponentialMovingAverage(
                 self.backbone, momentum=ema_momentum)
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def build_target_generator(cfg: Optional[Part],
+                               backbone: nn.Module) -> nn.Module:
+        """The target generator on the backbone's patch grid."""
+        if cfg is None:
+            cfg = dict(type='RGBTargetGenerator')
+        if takes(cfg, 'patch_size'):
+            cfg = fill_cfg(cfg, 'target_generator', dict(
+                patch_size=(backbone.patch_size, "the backbone's patch size"),
+                in_channels=(backbone.in_channels,
+                             "the backbone's in_channels")))
+        module = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+        if getattr(module, 'student_patch_size', 0) is None:
+            # teachers: targets on the student's grid
+            module.student_patch_size = backbone.patch_size
+        return module
+
+    @staticmethod
+    def fill_decoder_and_head(neck: Part, head: Part, backbone: nn.Module,
+                              target_generator: nn.Module
+                              ) -> Tuple[Part, Part]:
+        """Decoder and head configs completed from the backbone (see the
+        class docstring)."""
+        # the decoder reads the encoder's tokens and position embeddings as
+        # they are: its width is the encoder's
+        neck = fill_cfg(
+            neck, 'neck',
+            dict(embed_dims=(backbone.embed_dims, 'the encoder width'),
+                 encoder_depth=(backbone.num_layers, 'the encoder depth')),
+            dict(num_heads=backbone.arch_settings['num_heads'],
+                 depth=backbone.num_layers))
+        head = fill_cfg(head, 'head', dict(
+            embed_dims=(backbone.embed_dims, 'the decoder width'),
+            target_dim=(target_generator.target_dim,
+                        "the target generator's target_dim")))
+        return neck, head
+
+    @staticmethod
+    def build_schedule(order: Union[str, dict],
+                       schedule: Optional[Sequence[dict]]
+                       ) -> List[Tuple[int, BaseOrder]]:
+        """``[(begin, order), ...]`` from ``order`` or ``order_schedule``."""
+        if not schedule:
+            return [(0, build_order(order))]
+        begins = [int(s['begin']) for s in schedule]
+        if begins[0] != 0 or begins != sorted(begins):
+            raise ValueError('order_schedule must start at begin=0 and '
+                             f'be sorted by begin, got {begins}')
+        return [(b, build_order(s['order'])) for b, s in zip(begins, schedule)]
+
+    def freeze_unused(self) -> None:
+        """Parameters that never reach the loss would stall DDP's gradient
+        reduction: the encoder's final norm (only the no-grad similarity
+        pass uses it) and, with tap='before', the blocks after the last
+        tap."""
+        unused = list(self.backbone.layers[max(self.neck.taps):])
+        if self.backbone.final_norm:
+            unused.append(self.backbone.ln1)
+        for module in unused:
+            module.requires_grad_(False)
 
     def compile_blocks(self, **kwargs) -> None:
         """``torch.compile`` each encoder block and decoder block in place
@@ -165,6 +234,15 @@ class SemAIM(BaseSelfSupervisor):
             getattr(self.neck, 'blocks', []))
         for block in blocks:
             block.compile(**kwargs)
+
+    @property
+    def attention_path(self) -> str:
+        """``'fast'`` or ``'reference'`` (checked when set)."""
+        return self._attention_path
+
+    @attention_path.setter
+    def attention_path(self, path: str) -> None:
+        self._attention_path = check_path(path)
 
     # ----------------------------------------------------------- the pieces
     def current_order(self) -> BaseOrder:
@@ -179,30 +257,25 @@ class SemAIM(BaseSelfSupervisor):
         """Similarity map S (B, N) from a frozen copy of this step's encoder:
         eval mode (no dropout / drop path), no grad, no mask, final norm;
         the caller's train/eval mode is restored afterwards. With
+        ``similarity_fp32`` all of it runs in fp32 outside autocast. With
         ``similarity_source='teacher'`` the map comes from the frozen teacher
         (no student pass; its tokens are shared with the targets)."""
         if self.similarity_source == 'teacher':
             return self.target_generator.similarity(inputs)
         net = (self.ema_backbone.module
                if self.similarity_source == 'ema' else self.backbone)
-        was_training = net.training
-        net.eval()
+        anchor = 'gap' if self.similarity_source == 'gap' else 'cls'
         fp32 = (torch.autocast(inputs.device.type, enabled=False)
                 if self.similarity_fp32 else nullcontext())
+        was_training = net.training
+        net.eval()
         try:
             with fp32:
                 tokens = net.forward_tokens(
                     inputs.float() if self.similarity_fp32 else inputs)
+                return similarity_map(tokens, anchor)
         finally:
             net.train(was_training)
-        tokens = tokens.float()
-        if self.similarity_source == 'gap':
-            anchor = tokens[:, 1:].mean(dim=1)
-        else:
-            anchor = tokens[:, 0]
-        cos = torch.einsum('bd,bnd->bn', F.normalize(anchor, dim=-1),
-                           F.normalize(tokens[:, 1:], dim=-1))
-        return cos.softmax(dim=-1)
 
     def order_noise(self, batch_size: int, num_patches: int,
                     data_samples: Optional[List[DataSample]],
@@ -213,7 +286,7 @@ class SemAIM(BaseSelfSupervisor):
         if len(idx) != batch_size or any(i is None for i in idx):
             return torch.rand(batch_size, num_patches, device=device)
         it = MessageHub.get_current_instance().get_info('iter', 0) or 0
-        return draw_noise([sample_seed(self.seed, it, i) for i in idx],
+        return draw_noise([mix_seed(self.seed, it, i) for i in idx],
                           num_patches, device)
 
     def make_order(self, inputs: Tensor,
@@ -230,38 +303,21 @@ class SemAIM(BaseSelfSupervisor):
         result.similarity = sim
         return result
 
-    def predict_in_order(self, inputs: Tensor, order: Order):
-        """Run encoder + decoder + head under ``order``.
+    def attention_for(self, order: Order) -> Union[FastPath, ReferencePath]:
+        """This model's attention path (``attention_path``) under ``order``."""
+        return build_attention_path(self.attention_path, order)
 
-        Returns:
-            (pred, perm): predictions (B, N, D_t) for the patches in the
-            order ``perm`` (B, N) (raster order on the reference path).
-        """
-        return self.decode_in_order(*self.encode_in_order(inputs, order),
-                                    order)
-
-    def encode_in_order(self, inputs: Tensor, order: Order):
-        """Encoder half of :meth:`predict_in_order` (split out so the
-        benchmark can time it): returns ``(states, queries, dec_mask)``;
-        ``dec_mask`` is None on the fast path."""
-        taps = self.neck.taps
-        if self.attention_path == 'fast':
+    def predict_patches(self, inputs: Tensor,
+                        path: Union[FastPath, ReferencePath]) -> Tensor:
+        """Encoder + decoder + head: predictions (B, N, D_t), patches in the
+        path's sequence (the order's on the fast path, raster on the
+        reference path; ``path.targets`` arranges targets alike)."""
+        with phase('encoder'):
             states, queries = self.backbone.forward_autoregressive(
-                inputs, taps, perm=order.perm)
-            return states, queries, None
-        enc_mask, dec_mask = autoregressive_masks(order.rank.float())
-        states, queries = self.backbone.forward_autoregressive(
-            inputs, taps, attn_mask=enc_mask)
-        return states, queries, dec_mask
-
-    def decode_in_order(self, states, queries, dec_mask, order: Order):
-        """Decoder + head half of :meth:`predict_in_order`."""
-        if self.attention_path == 'fast':
-            decoded = self.neck(queries, states, causal=True)
-            return self.head.predict(decoded), order.perm
-        decoded = self.neck(queries, states, attn_mask=dec_mask)
-        raster = torch.arange(order.perm.shape[1], device=queries.device)
-        return self.head.predict(decoded[:, 1:]), raster.expand_as(order.perm)
+                inputs, self.neck.taps, path)
+        with phase('decoder_head'):
+            return self.head.predict(
+                path.predictions(self.neck(queries, states, path)))
 
     # ------------------------------------------------------- mmpretrain API
     def extract_feat(self, inputs: Tensor):
@@ -271,7 +327,7 @@ class SemAIM(BaseSelfSupervisor):
              data_samples: Optional[List[DataSample]] = None,
              order: Optional[Order] = None,
              **kwargs) -> Dict[str, Tensor]:
-        """One training step's losses.
+        """One training step's losses; the only code that runs one.
 
         Args:
             inputs: (B, C, H, W) normalised images.
@@ -279,16 +335,23 @@ class SemAIM(BaseSelfSupervisor):
             order: a fixed :class:`Order` for this batch (tests, the
                 authors' permutation); by default it is drawn from the
                 current order and the similarity pass.
+
+        The phases (:func:`semaim_mm.phases.phase`) are what
+        ``tools/benchmark.py`` times.
         """
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
-        if self.similarity_source == 'ema' and self.training:
-            self.ema_backbone.update_parameters(self.backbone)
-        if order is None:
-            order = self.make_order(inputs, data_samples)
-        pred, perm = self.predict_in_order(inputs, order)
-        target = gather_tokens(self.target_generator(inputs), perm)
-        losses = dict(loss=self.head.loss(pred, target))
+        with phase('similarity'):
+            if self.similarity_source == 'ema' and self.training:
+                self.ema_backbone.update_parameters(self.backbone)
+            if order is None:
+                order = self.make_order(inputs, data_samples)
+        path = self.attention_for(order)
+        with phase('targets'):
+            target = path.targets(self.target_generator(inputs))
+        pred = self.predict_patches(inputs, path)
+        with phase('decoder_head'):
+            losses = dict(loss=self.head.loss(pred, target))
         if self.log_order_stats and order.similarity is not None:
             sim = order.similarity
             losses['sim_peak'] = sim.max(dim=1).values.mean() * sim.shape[1]

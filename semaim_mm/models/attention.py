@@ -1,29 +1,26 @@
 """The one attention implementation of SemAIM, with a fast and a reference path.
 
-Fast path: tokens are already gathered into the autoregression order (CLS
-first), so the paper's masks become plain causal masks and
+Fast path (:class:`FastPath`): tokens are gathered into the autoregression
+order (CLS first), so the paper's masks become plain causal masks and
 ``F.scaled_dot_product_attention(is_causal=True)`` runs (flash /
 memory-efficient kernels on CUDA; nothing of size N x N is materialised there).
 
-Reference path: the paper's explicit additive masks (Eq. 7 and 9) over the
-unpermuted sequence, added to materialised attention scores, exactly as the
-authors' code runs it. Kept for the equality tests and the benchmark baseline.
+Reference path (:class:`ReferencePath`): the paper's explicit additive masks
+(Eq. 7 and 9) over the unpermuted sequence, added to materialised attention
+scores, exactly as the authors' code runs it. Kept for the equality tests and
+the benchmark baseline.
+
+:func:`build_attention_path` is the one place where the choice is made: the
+encoder, the decoder and ``SemAIM.loss`` only call the returned object's
+methods.
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PATHS = ('fast', 'reference')
-
-
-def check_path(path: str) -> str:
-    if path not in PATHS:
-        raise ValueError(
-            f'attention path must be one of {PATHS}, got {path!r}: use '
-            "'fast' for training and 'reference' only for comparisons")
-    return path
+from .orders import Order
 
 
 def attend(q: Tensor,
@@ -83,6 +80,88 @@ def autoregressive_masks(centerness: Tensor) -> Tuple[Tensor, Tensor]:
         return mask.masked_fill_(~allowed, float('-inf')).unsqueeze(1)
 
     return additive(enc), additive(dec)
+
+
+class FastPath:
+    """Attention under ``order`` on ordered tokens with causal masks.
+
+    Encoder tokens run as [CLS, patches in order]; decoder query ``t`` sees
+    the keys ``0..t`` of that sequence without its last token, i.e. CLS and
+    the strictly earlier patches.
+    """
+    causal = True
+    enc_mask: Optional[Tensor] = None
+    dec_mask: Optional[Tensor] = None
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+
+    def arrange(self, tokens: Tensor) -> Tensor:
+        """(B, 1+N, C) [CLS, raster patches] -> the encoder's sequence."""
+        return torch.cat([tokens[:, :1], self.order.gather(tokens[:, 1:])], 1)
+
+    def queries(self, pos: Tensor) -> Tensor:
+        """(B, 1+N, C) position embeddings -> decoder queries (B, N, C)."""
+        return self.order.gather(pos[:, 1:])
+
+    def keys(self, state: Tensor) -> Tensor:
+        """(B, 1+N, C) encoder state -> the decoder's keys (B, N, C)."""
+        return state[:, :-1]
+
+    def predictions(self, decoded: Tensor) -> Tensor:
+        """Decoded queries -> (B, N, C), patches in the order's sequence."""
+        return decoded
+
+    def targets(self, target: Tensor) -> Tensor:
+        """(B, N, D) raster targets -> the predictions' sequence."""
+        return self.order.gather(target)
+
+
+class ReferencePath:
+    """Attention under ``order`` on the raster sequence with the paper's
+    explicit masks (:func:`autoregressive_masks` from ``order.rank``);
+    nothing is permuted, predictions and targets stay in raster order."""
+    causal = False
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+        self.enc_mask, self.dec_mask = autoregressive_masks(
+            order.rank.float())
+
+    def arrange(self, tokens: Tensor) -> Tensor:
+        return tokens
+
+    def queries(self, pos: Tensor) -> Tensor:
+        return pos
+
+    def keys(self, state: Tensor) -> Tensor:
+        return state
+
+    def predictions(self, decoded: Tensor) -> Tensor:
+        """(B, 1+N, C) decoded [CLS, patches] -> (B, N, C), raster order."""
+        return decoded[:, 1:]
+
+    def targets(self, target: Tensor) -> Tensor:
+        return target
+
+
+ATTENTION_PATHS = {'fast': FastPath, 'reference': ReferencePath}
+
+
+def check_path(path: str) -> str:
+    if path not in ATTENTION_PATHS:
+        raise ValueError(
+            f'attention path must be one of {tuple(ATTENTION_PATHS)}, got '
+            f"{path!r}: use 'fast' for training and 'reference' only for "
+            'comparisons')
+    return path
+
+
+def build_attention_path(path: str, order: Order
+                         ) -> Union[FastPath, ReferencePath]:
+    """The attention of one batch under ``order``: ``'fast'`` or
+    ``'reference'``."""
+    return ATTENTION_PATHS[check_path(path)](order)
 
 
 class MultiHeadBase(nn.Module):

@@ -1,17 +1,17 @@
 """SemAIM's parallel decoder: L' cross-attention blocks fed by the encoder."""
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import numpy as np
+import torch
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.drop import build_dropout
 from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
-import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from .attention import CrossAttention
+from .attention import CrossAttention, FastPath, ReferencePath
 
 TAP_MODES = ('after', 'before')
 
@@ -76,11 +76,16 @@ class CrossAttentionBlock(BaseModule):
 class SemAIMDecoder(BaseModule):
     """L' cross-attention blocks; block k reads encoder state ``taps[k]``.
 
+    :class:`SemAIM` fills ``embed_dims`` (the encoder's width: the decoder
+    reads the encoder's tokens and position embeddings as they are),
+    ``encoder_depth`` and, unless given, ``num_heads`` and ``depth`` (the
+    encoder's: the reference code's and the paper's setting).
+
     Args:
-        embed_dims: width (the reference uses the encoder's width).
+        embed_dims: width.
         num_heads: attention heads.
         depth: L', from 1 to ``encoder_depth``.
-        encoder_depth: L (filled in from the backbone by :class:`SemAIM`).
+        encoder_depth: L.
         mlp_ratio: MLP hidden width / embed_dims.
         tap: ``'after'`` (reference code) or ``'before'`` (paper Eq. 10).
         drop_path_rate: stochastic depth, linearly increasing per block.
@@ -90,10 +95,10 @@ class SemAIMDecoder(BaseModule):
     """
 
     def __init__(self,
-                 embed_dims: int = 768,
-                 num_heads: int = 12,
-                 depth: int = 12,
-                 encoder_depth: int = 12,
+                 embed_dims: int,
+                 num_heads: int,
+                 depth: int,
+                 encoder_depth: int,
                  mlp_ratio: float = 4.,
                  tap: str = 'after',
                  qkv_bias: bool = True,
@@ -114,23 +119,18 @@ class SemAIMDecoder(BaseModule):
                                 qkv_bias, norm_cfg) for i in range(depth)
         ])
 
-    def forward(self,
-                queries: Tensor,
-                states: List[Tensor],
-                causal: bool = False,
-                attn_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, queries: Tensor, states: List[Tensor],
+                path: Union[FastPath, ReferencePath]) -> Tensor:
         """Decode.
 
         Args:
-            queries: fast path (``causal=True``): (B, N, C) position
-                embeddings of the patches in order. Reference path: (B, 1+N,
-                C) for [CLS, patches] in raster order.
+            queries: from :meth:`SemAIMViT.forward_autoregressive`: (B, N,
+                C) on the fast path, (B, 1+N, C) for [CLS, patches] on the
+                reference path.
             states: one (B, 1+N, C) encoder state per block (see ``taps``).
-            causal: fast path. Query t (the (t+1)-th patch) sees the encoder
-                tokens 0..t of [CLS, ordered patches], i.e. CLS and the
-                strictly earlier patches: a causal mask against the keys
-                without the last token.
-            attn_mask: reference path; (B, 1, 1+N, 1+N) decoder mask (Eq. 9).
+            path: the batch's attention; block k attends from the queries
+                to ``path.keys(states[k])`` with ``path.dec_mask`` (Eq. 9)
+                or causally.
 
         Returns:
             Decoded queries, same shape as ``queries``.
@@ -140,10 +140,9 @@ class SemAIMDecoder(BaseModule):
                              f'got {len(states)}')
         g = queries
         for block, h in zip(self.blocks, states):
-            kv = h[:, :-1] if causal else h
+            args = (g, path.keys(h), path.causal, path.dec_mask)
             if self.grad_checkpointing and torch.is_grad_enabled():
-                g = checkpoint(block, g, kv, causal, attn_mask,
-                               use_reentrant=False)
+                g = checkpoint(block, *args, use_reentrant=False)
             else:
-                g = block(g, kv, causal, attn_mask)
+                g = block(*args)
         return g

@@ -13,7 +13,8 @@ class SemAIMHead(BaseModule):
     """Predicts every patch's target from the decoded queries.
 
     Args:
-        embed_dims: decoder width D.
+        embed_dims: decoder width D; :class:`SemAIM` fills it from its
+            decoder.
         target_dim: target channels (P*P*3 for RGB, the teacher's width for
             features); :class:`SemAIM` fills it from its target generator.
         mlp_ratio: hidden width of the MLP (D -> ratio*D -> target_dim).
@@ -24,8 +25,8 @@ class SemAIMHead(BaseModule):
     """
 
     def __init__(self,
-                 embed_dims: int = 768,
-                 target_dim: Optional[int] = None,
+                 embed_dims: int,
+                 target_dim: int,
                  mlp_ratio: float = 4.,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  loss: dict = dict(
@@ -34,7 +35,7 @@ class SemAIMHead(BaseModule):
                      type='Xavier', layer='Linear', distribution='uniform'),
                  ) -> None:
         super().__init__(init_cfg=init_cfg)
-        if target_dim is None or target_dim < 1:
+        if target_dim < 1:
             raise ValueError('SemAIMHead needs a positive target_dim '
                              f'(got {target_dim})')
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]

@@ -4,7 +4,7 @@ interface.
 An order maps ``(similarity, grid, noise)`` to an :class:`Order`:
 
 * ``similarity``: (B, N) similarity map S over the patches in raster order
-  (``None`` for orders that do not use it);
+  (:func:`similarity_map`; ``None`` for orders that do not use it);
 * ``grid``: ``(H', W')`` with ``H' * W' == N`` (any grid, not only 14x14);
 * ``noise``: (B, N) uniform [0, 1) numbers, one row per image (see
   :func:`draw_noise`), so an order is a pure function of its inputs.
@@ -13,7 +13,8 @@ The centerness ``C`` is the paper's quantity (smaller = predicted earlier);
 ``perm = argsort(C)`` (stable, so ties go in raster order) and ``rank`` is its
 inverse. The reference attention path builds Eq. 7 / 9 from ``rank``, which
 equals building them from ``C`` whenever ``C`` has no ties and otherwise keeps
-the fast and reference paths identical.
+the fast and reference paths identical. :meth:`Order.gather` is the one
+place that permutes tokens into the order.
 """
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
@@ -50,6 +51,47 @@ class Order:
         rank.scatter_(1, perm, torch.arange(
             perm.shape[1], device=perm.device).expand_as(perm))
         return cls(perm=perm, rank=rank, centerness=centerness)
+
+    def gather(self, x: Tensor) -> Tensor:
+        """Patches in raster order -> in this order: (B, N, ...) ->
+        (B, N, ...), ``out[b, t] = x[b, perm[b, t]]``."""
+        idx = self.perm.reshape(*self.perm.shape, *([1] * (x.dim() - 2)))
+        return torch.gather(x, 1, idx.expand(-1, -1, *x.shape[2:]))
+
+
+SIMILARITY_NORMS = ('softmax', 'minmax')
+
+
+def similarity_map(tokens: Tensor, anchor: str = 'cls',
+                   norm: str = 'softmax') -> Tensor:
+    """The similarity map S (B, N) of the orders, from a ViT's output tokens.
+
+    ``S_i`` is the cosine of an anchor token with patch token ``i``,
+    normalised over the patches: ``softmax`` (paper Eq. 2) or ``minmax``
+    (the reference code's teacher map; only its argmax matters to the
+    semantic orders). Student and teachers both call this.
+
+    Args:
+        tokens: (B, 1+N, D), CLS first. Cast to fp32; the cosine itself
+            runs in the autocast dtype when autocast is on (callers that
+            want fp32 disable autocast around the call).
+        anchor: ``'cls'`` (the CLS token) or ``'gap'`` (mean patch token).
+        norm: ``'softmax'`` or ``'minmax'``.
+    """
+    if anchor not in ('cls', 'gap'):
+        raise ValueError(f"anchor must be 'cls' or 'gap', got {anchor!r}")
+    if norm not in SIMILARITY_NORMS:
+        raise ValueError(f'similarity_norm must be one of {SIMILARITY_NORMS}'
+                         f', got {norm!r}')
+    tokens = tokens.float()
+    center = tokens[:, 1:].mean(dim=1) if anchor == 'gap' else tokens[:, 0]
+    cos = torch.einsum('bd,bnd->bn', F.normalize(center, dim=-1),
+                       F.normalize(tokens[:, 1:], dim=-1))
+    if norm == 'softmax':
+        return cos.softmax(dim=-1)
+    lo = cos.min(dim=1, keepdim=True).values
+    hi = cos.max(dim=1, keepdim=True).values
+    return (cos - lo) / (hi - lo + 1e-6)
 
 
 def grid_coords(grid: Tuple[int, int], device=None) -> Tuple[Tensor, Tensor]:

@@ -32,15 +32,16 @@ class RGBTargetGenerator(BaseModule):
     """Blurred, per-patch normalised pixels (the reference code's target).
 
     Args:
-        patch_size: P.
-        in_channels: image channels (the target has P*P*C values per patch).
+        patch_size: P (:class:`SemAIM` fills it from its backbone).
+        in_channels: image channels (the target has P*P*C values per patch;
+            filled from the backbone too).
         blur_kernel: Gaussian kernel size (reference 9); 0 disables the blur.
         blur_sigma: Gaussian sigma (reference 1).
         norm_pix: per-patch mean/std normalisation (eps 1e-6).
     """
 
     def __init__(self,
-                 patch_size: int = 16,
+                 patch_size: int,
                  in_channels: int = 3,
                  blur_kernel: int = 9,
                  blur_sigma: float = 1.0,

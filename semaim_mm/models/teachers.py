@@ -37,6 +37,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..converters import TEACHER_FORMATS, load_teacher_state_dict
+from .orders import SIMILARITY_NORMS, similarity_map
 
 # Published teacher architectures (width, depth, heads, output dims).
 TEACHER_ARCHS: Dict[str, Dict[str, dict]] = {
@@ -149,7 +150,8 @@ class TeacherTargetGenerator(BaseModule):
         grid_mismatch: ``'interpolate'`` (bilinear resize of the teacher's
             token grid to the student's) or ``'error'``.
         similarity_norm: ``'softmax'`` (like the student path) or
-            ``'minmax'`` (reference code's ``calculate_similarity``).
+            ``'minmax'`` (reference code's ``calculate_similarity``); see
+            :func:`~semaim_mm.models.orders.similarity_map`.
         trusted: read TorchScript archives with ``torch.jit.load`` instead
             of the code-free reader.
         check_digest: refuse to load a checkpoint whose ``teacher_digest``
@@ -178,9 +180,9 @@ class TeacherTargetGenerator(BaseModule):
         if grid_mismatch not in ('interpolate', 'error'):
             raise ValueError("grid_mismatch must be 'interpolate' or 'error'"
                              f', got {grid_mismatch!r}')
-        if similarity_norm not in ('softmax', 'minmax'):
-            raise ValueError("similarity_norm must be 'softmax' or 'minmax'"
-                             f', got {similarity_norm!r}')
+        if similarity_norm not in SIMILARITY_NORMS:
+            raise ValueError(f'similarity_norm must be one of '
+                             f'{SIMILARITY_NORMS}, got {similarity_norm!r}')
         self.kind = kind
         self.checkpoint = checkpoint
         self.student_patch_size = student_patch_size
@@ -306,14 +308,7 @@ class TeacherTargetGenerator(BaseModule):
     def similarity(self, imgs: Tensor) -> Tensor:
         """(B, N) fp32 map of cos(teacher CLS, patch) over the student's
         grid: softmax (default) or min-max normalised."""
-        tokens = self.tokens(imgs).float()
-        cos = torch.einsum('bd,bnd->bn', F.normalize(tokens[:, 0], dim=-1),
-                           F.normalize(tokens[:, 1:], dim=-1))
-        if self.similarity_norm == 'softmax':
-            return cos.softmax(dim=-1)
-        lo = cos.min(dim=1, keepdim=True).values
-        hi = cos.max(dim=1, keepdim=True).values
-        return (cos - lo) / (hi - lo + 1e-6)
+        return similarity_map(self.tokens(imgs), norm=self.similarity_norm)
 
 
 @MODELS.register_module()

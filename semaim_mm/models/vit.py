@@ -21,8 +21,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .attention import SelfAttention
-
+from .attention import FastPath, ReferencePath, SelfAttention
 
 
 @contextmanager
@@ -39,6 +38,7 @@ def random_init_first(module: BaseModule) -> Iterator[Optional[dict]]:
         yield cfg if pretrained else None
     finally:
         module.init_cfg = cfg
+
 
 def sincos_pos_embed(grid: Tuple[int, int], embed_dims: int,
                      cls_token: bool = True,
@@ -273,11 +273,8 @@ class SemAIMViT(VisionTransformer):
         return layer(tokens, causal=causal, attn_mask=attn_mask)
 
     def forward_autoregressive(
-            self,
-            x: Tensor,
-            taps: Sequence[int],
-            perm: Optional[Tensor] = None,
-            attn_mask: Optional[Tensor] = None
+            self, x: Tensor, taps: Sequence[int],
+            path: Union[FastPath, ReferencePath]
     ) -> Tuple[List[Tensor], Tensor]:
         """Encoder pass under an autoregression order.
 
@@ -285,36 +282,24 @@ class SemAIMViT(VisionTransformer):
             x: (B, C, H, W) images.
             taps: which hidden states to return; ``t`` is the state after
                 ``t`` blocks (0 = embeddings), sorted ascending.
-            perm: fast path: (B, N) order; tokens are gathered into it, CLS
-                first, and every block is causal.
-            attn_mask: reference path: (B, 1, 1+N, 1+N) additive encoder
-                mask (Eq. 7) over the raster sequence.
+            path: the batch's attention
+                (:func:`~semaim_mm.models.attention.build_attention_path`): it
+                arranges the tokens and gives every block its causal flag
+                or mask.
 
         Returns:
-            ``states``: one (B, 1+N, C) tensor per tap, in the order's
-            sequence (fast) or raster sequence (reference); ``queries``:
-            decoder queries, the position embeddings of the patches in order
-            (B, N, C) on the fast path, or of [CLS, patches] (B, 1+N, C).
+            ``states``: one (B, 1+N, C) tensor per tap, in the path's
+            sequence; ``queries``: the decoder queries built from the
+            position embeddings (``path.queries``).
         """
-        if (perm is None) == (attn_mask is None):
-            raise ValueError('give exactly one of perm (fast path) or '
-                             'attn_mask (reference path)')
         tokens, pos, _ = self.embed(x)
-        queries = pos.expand(x.shape[0], -1, -1)
-        if perm is not None:
-            tokens = torch.cat([tokens[:, :1], gather_tokens(tokens[:, 1:], perm)], 1)
-            queries = gather_tokens(queries[:, 1:], perm)
+        tokens = path.arrange(tokens)
+        queries = path.queries(pos.expand(x.shape[0], -1, -1))
         wanted = sorted(set(taps))
         states = [tokens] if 0 in wanted else []
         for i, layer in enumerate(self.layers[:wanted[-1]]):
-            tokens = self._run_block(layer, tokens, perm is not None,
-                                     attn_mask)
+            tokens = self._run_block(layer, tokens, path.causal,
+                                     path.enc_mask)
             if i + 1 in wanted:
                 states.append(tokens)
         return [states[wanted.index(t)] for t in taps], queries
-
-
-def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
-    """x: (B, N, ...) gathered along dim 1 by index (B, M) -> (B, M, ...)."""
-    idx = index.reshape(*index.shape, *([1] * (x.dim() - 2)))
-    return torch.gather(x, 1, idx.expand(-1, -1, *x.shape[2:]))

@@ -59,6 +59,12 @@ def test_reference_path_matches_flop_counter_mode():
         assert fc.get_total_flops() == batch * (
             flops['similarity'] + 2 * 16 * 32)
         with FlopCounterMode(display=False) as fc:
-            model.decode_in_order(*model.encode_in_order(x, order), order)
+            model.predict_patches(x, model.attention_for(order))
         assert fc.get_total_flops() == batch * (
             flops['encoder'] + flops['decoder'] + flops['head'])
+        # the whole step with that order: + the target blur (a conv)
+        with FlopCounterMode(display=False) as fc:
+            model.loss(x, order=order)
+        assert fc.get_total_flops() == batch * (
+            flops['targets'] + flops['encoder'] + flops['decoder']
+            + flops['head'])

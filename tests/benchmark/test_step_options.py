@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from semaim_mm import benchmark as bm
+from semaim_mm.phases import PhaseTimer
 
 from .helpers import images, tiny_semaim
 
@@ -19,16 +20,24 @@ def _loss_and_grads(model, x, seed=1):
 
 
 @pytest.mark.parametrize('path', ['fast', 'reference'])
-def test_timed_step_pieces_equal_model_loss(path):
+def test_timed_step_is_the_model_loss(path):
+    """The phases are timed inside ``SemAIM.loss``: a timer changes nothing
+    and the timed step's loss is the model's."""
     model = tiny_semaim(attention_path=path)
     x = images(2, (32, 32))
     torch.manual_seed(3)
     expected = model.loss(x)['loss']
     torch.manual_seed(3)
-    got = bm.semaim_loss_parts(model, x, bm.PhaseTimer('cpu'))
+    with PhaseTimer('cpu') as timer:
+        got = model.loss(x)['loss']
     assert torch.equal(got, expected)
+    assert set(timer.seconds) == {'similarity', 'targets', 'encoder',
+                                  'decoder_head'}
+    assert 0 < sum(timer.seconds.values()) <= timer.total
     opt = bm.make_optimizer(model, 'cpu')
+    torch.manual_seed(3)
     res = bm.timed_step(model, opt, x)
+    assert res['loss'] == float(expected)
     assert set(bm.PHASES) <= set(res) and res['total'] > 0
 
 

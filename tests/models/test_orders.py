@@ -150,3 +150,38 @@ def test_shape_errors():
         order(None, (2, 2), torch.rand(1, 4))
     with pytest.raises(ValueError, match='noise must be'):
         order(torch.rand(1, 4), (2, 3), torch.rand(1, 4))
+
+
+def test_gather_puts_patches_in_the_order():
+    """Order.gather (the one permutation of tokens, targets and queries):
+    out[b, t] = x[b, perm[b, t]], for any trailing dims."""
+    sim, noise = inputs((3, 5))
+    order = build_order('semantic')(sim, (3, 5), noise)
+    x = torch.randn(3, 15, 2, 4)
+    out = order.gather(x)
+    assert out.shape == x.shape
+    for b in range(3):
+        for t in range(15):
+            assert torch.equal(out[b, t], x[b, order.perm[b, t]])
+    # rank undoes it: position rank[b, i] holds patch i
+    assert torch.equal(torch.gather(out, 1, order.rank[..., None, None]
+                                    .expand_as(x)), x)
+
+
+def test_similarity_map_softmax_and_minmax():
+    from semaim_mm.models import similarity_map
+    tokens = torch.randn(2, 1 + 6, 8)
+    cos = torch.nn.functional.cosine_similarity(tokens[:, :1], tokens[:, 1:],
+                                                dim=-1)
+    torch.testing.assert_close(similarity_map(tokens), cos.softmax(-1))
+    gap = torch.nn.functional.cosine_similarity(
+        tokens[:, 1:].mean(1, keepdim=True), tokens[:, 1:], dim=-1)
+    torch.testing.assert_close(similarity_map(tokens, 'gap'),
+                               gap.softmax(-1))
+    mm = similarity_map(tokens, norm='minmax')
+    assert torch.equal(mm.argmax(1), cos.argmax(1))
+    torch.testing.assert_close(mm.amin(1), torch.zeros(2))
+    torch.testing.assert_close(mm.amax(1), torch.ones(2), atol=1e-5,
+                               rtol=0)
+    with pytest.raises(ValueError, match='similarity_norm'):
+        similarity_map(tokens, norm='sigmoid')

@@ -41,7 +41,6 @@ def test_similarity_pass_has_no_dropout_or_drop_path():
 def test_loss_gradients_ignore_the_order_source():
     """The step's gradients equal those of the same step with its order
     handed in from outside: nothing flows through the similarity pass."""
-    from semaim_mm.models import gather_tokens
     model = tiny_semaim(32, 8).double()
     x = images(2, (32, 32), dtype=torch.float64)
     torch.manual_seed(1)
@@ -52,9 +51,7 @@ def test_loss_gradients_ignore_the_order_source():
     model.zero_grad()
     torch.manual_seed(1)
     order = model.make_order(x)
-    pred, perm = model.predict_in_order(x, order)
-    loss = model.head.loss(pred, gather_tokens(model.target_generator(x),
-                                               perm))
+    loss = model.loss(x, order=order)['loss']
     loss.backward()
     assert float(loss) == float(losses['loss'])
     assert 'sim_peak' in losses and float(losses['sim_peak']) >= 1.0
@@ -72,3 +69,21 @@ def test_gap_and_ema_sources():
         assert torch.isfinite(loss)
     ema = model.ema_backbone.module
     assert all(not p.requires_grad for p in ema.parameters())
+
+
+def test_similarity_fp32_is_fp32_under_autocast():
+    """similarity_fp32=True: the whole map (encoder pass, cosine, softmax)
+    runs in fp32 outside autocast, so under CPU bf16 autocast it equals the
+    fp32 map. Without it the map is computed in the autocast dtype."""
+    model = tiny_semaim(32, 8, similarity_fp32=True)
+    x = images(2, (32, 32))
+    fp32 = model.similarity(x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = model.similarity(x)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, fp32, rtol=1e-6, atol=1e-9)
+    model.similarity_fp32 = False
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = model.similarity(x)
+    assert low.dtype == torch.bfloat16
+    assert ((low.float() - fp32).abs() / fp32).max() > 1e-3

@@ -55,8 +55,12 @@ def test_features_equal_pretraining_encoder(mmseg_scope):
     x = torch.randn(2, 3, 80, 48)
     with torch.no_grad():
         feats = backbone(x)
-        states, _ = vit.forward_autoregressive(
-            x, taps=[4, 12], attn_mask=torch.zeros(1, 1, 16, 16))
+        tokens, _, _ = vit.embed(x)  # full attention, states after 4, 12
+        states = []
+        for i, layer in enumerate(vit.layers):
+            tokens = layer(tokens)
+            if i + 1 in (4, 12):
+                states.append(tokens)
     for f, s in zip(feats, states):
         ref = s[:, 1:].transpose(1, 2).reshape(2, 32, 5, 3)
         torch.testing.assert_close(f, ref)
