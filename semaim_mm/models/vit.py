@@ -46,23 +46,30 @@ def sincos_pos_embed(grid: Tuple[int, int], embed_dims: int,
     """Fixed 2-D sin-cos position embedding, (1, [1+] H'*W', D).
 
     Tokens are in raster (row-major) order; the first half of the channels
-    encodes the row, the second the column. On square grids this equals
-    mmpretrain's ``build_2d_sincos_position_embedding`` (MAE's layout);
-    unlike it, non-square grids are laid out row-major too.
+    encodes the column, the second half the row (each half: sin, then cos,
+    of ``pos * temperature**(-k / (D/4))``). This is MAE's
+    ``get_2d_sincos_pos_embed`` (``util/pos_embed.py``), which the authors'
+    code uses: their checkpoints hold exactly this table, computed in fp64
+    and stored in fp32 as here. mmpretrain's
+    ``build_2d_sincos_position_embedding`` lists its tokens column-major:
+    reordered to raster it is this table, so on square grids it is this
+    table with rows and columns swapped. Raster order on any grid is what
+    ``resize_pos_embed`` (mmpretrain) assumes when it interpolates.
     """
     if embed_dims % 4:
         raise ValueError(f'embed_dims must be divisible by 4 for the 2-D '
                          f'sin-cos embedding, got {embed_dims}')
     h, w = grid
-    rows = torch.arange(h, dtype=torch.float32).repeat_interleave(w)
-    cols = torch.arange(w, dtype=torch.float32).repeat(h)
+    rows = torch.arange(h, dtype=torch.float64).repeat_interleave(w)
+    cols = torch.arange(w, dtype=torch.float64).repeat(h)
     quarter = embed_dims // 4
-    omega = 1. / temperature**(torch.arange(quarter) / quarter)
-    out_r, out_c = rows[:, None] * omega, cols[:, None] * omega
-    pos = torch.cat([out_r.sin(), out_r.cos(), out_c.sin(), out_c.cos()], 1)
+    omega = 1. / temperature**(
+        torch.arange(quarter, dtype=torch.float64) / quarter)
+    out_c, out_r = cols[:, None] * omega, rows[:, None] * omega
+    pos = torch.cat([out_c.sin(), out_c.cos(), out_r.sin(), out_r.cos()], 1)
     if cls_token:
-        pos = torch.cat([torch.zeros(1, embed_dims), pos])
-    return pos[None]
+        pos = torch.cat([torch.zeros(1, embed_dims, dtype=pos.dtype), pos])
+    return pos.float()[None]
 
 
 class SemAIMBlock(BaseModule):
