@@ -16,18 +16,21 @@
 #   python tools/train.py configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py
 #   python tools/test.py configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py \
 #       work_dirs/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic/iter_400.pth
-_base_ = './semaim_vitb_mask-rcnn_fpn_100e_coco.py'
+_base_ = [
+    './semaim_vitb_mask-rcnn_fpn_100e_coco.py',
+    '../_base_/models/vit-tiny_archs.py',
+]
 
 image_size = (128, 128)
 patch_size = 8  # a 16x16 token grid; pyramid strides 4 / 8 / 16 / 32
 strides = [4, 8, 16, 32, 64]
 num_classes = 10
 channels = 64
+width = {{_base_.vit_tiny_p8_arch.embed_dims}}
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3,
-                  feedforward_channels=384),
+        arch={{_base_.vit_tiny_p8_arch}},
         img_size=image_size,
         pretrain_img_size=128,
         patch_size=patch_size,
@@ -36,7 +39,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.0,
         init_cfg=None),
-    neck=dict(in_channels=[96, 96, 96, 96], out_channels=channels,
+    neck=dict(in_channels=[width] * 4, out_channels=channels,
               norm_cfg=None),
     rpn_head=dict(
         in_channels=channels,

@@ -8,25 +8,25 @@ model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         type='MAEViT',
-        arch=dict(embed_dims=128, num_layers=6, num_heads=4,
-                  feedforward_channels=512),
-        img_size=28,
-        patch_size=4,
+        arch={{_base_.vit_tiny_p4.arch}},
+        img_size={{_base_.vit_tiny_p4.img_size}},
+        patch_size={{_base_.vit_tiny_p4.patch_size}},
         mask_ratio=0.75),
     neck=dict(
         type='MAEPretrainDecoder',
-        num_patches=49,
-        patch_size=4,
+        num_patches=49,  # the 7x7 grid
+        patch_size={{_base_.vit_tiny_p4.patch_size}},
         in_chans=3,
-        embed_dim=128,
-        decoder_embed_dim=128,
+        embed_dim={{_base_.vit_tiny_p4.arch.embed_dims}},
+        # a 2-block decoder as wide as the encoder, its heads
+        decoder_embed_dim={{_base_.vit_tiny_p4.arch.embed_dims}},
         decoder_depth=2,
-        decoder_num_heads=4,
+        decoder_num_heads={{_base_.vit_tiny_p4.arch.num_heads}},
         mlp_ratio=4.),
     head=dict(
         type='MAEPretrainHead',
         norm_pix=True,
-        patch_size=4,
+        patch_size={{_base_.vit_tiny_p4.patch_size}},
         loss=dict(type='PixelReconstructionLoss', criterion='L2')),
     init_cfg=[
         dict(type='Xavier', layer='Linear', distribution='uniform'),

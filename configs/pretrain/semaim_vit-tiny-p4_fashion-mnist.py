@@ -1,27 +1,16 @@
-# A small SemAIM that trains on this CPU: ViT (width 128, depth 6, patch 4) on
-# 28x28 Fashion-MNIST (a 7x7 patch grid), 6-block decoder, semantic order.
+# A small SemAIM that trains on this CPU: the tiny model
+# (_base_/models/semaim_vit-tiny-p4.py: ViT width 128, depth 6, patch 4 on
+# 28x28 Fashion-MNIST, a 7x7 grid; 6-block decoder; semantic order).
 #   python tools/train.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py
 _base_ = [
+    '../_base_/models/semaim_vit-tiny-p4.py',
     '../_base_/datasets/fashion_mnist_semaim.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
-    type='SemAIM',
     data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(
-        type='SemAIMViT',
-        arch=dict(embed_dims=128, num_layers=6, num_heads=4,
-                  feedforward_channels=512),
-        img_size=28,
-        patch_size=4),
-    neck=dict(type='SemAIMDecoder', num_heads=4, depth=6),
-    head=dict(type='SemAIMHead', embed_dims=128),
-    target_generator=dict(
-        type='RGBTargetGenerator', patch_size=4, blur_kernel=3,
-        blur_sigma=1.0, norm_pix=True),
-    order=dict(type='semantic', lam=0.01, filter_size=3),
-)
+    target_generator=dict(blur_kernel=3, blur_sigma=1.0))
 
 train_dataloader = dict(batch_size=64, num_workers=2)
 

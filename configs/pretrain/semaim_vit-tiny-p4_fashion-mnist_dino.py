@@ -8,7 +8,8 @@ _base_ = './semaim_vit-tiny-p4_fashion-mnist.py'
 model = dict(
     head=dict(
         loss=dict(
-            type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0)),
+            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
+            scale_factor=2.0)),
     target_generator=dict(
         _delete_=True,
         type='DINOTargetGenerator',

@@ -1,7 +1,8 @@
 # SemAIM pre-training of the tiny detection backbone
-# (configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py: ViT 96 wide,
-# 4 blocks, patch 8) on the Fashion-MNIST mosaic canvases (128x128, images
-# only), the paper's pre-train -> Mask R-CNN pipeline at CPU size.
+# (configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py: the ViT
+# `vit_tiny_p8_arch` of _base_/models/vit-tiny_archs.py, patch 8) on the
+# Fashion-MNIST mosaic canvases (128x128, images only), the paper's
+# pre-train -> Mask R-CNN pipeline at CPU size.
 #   python tools/dataset_converters/fashion_mosaic.py --out data/fashion_mosaic \
 #       --format coco --num-train 2000 --num-val 200 --seed 0
 #   python tools/train.py configs/pretrain/semaim_vit-tiny-p8_fashion-mosaic.py
@@ -15,14 +16,9 @@ data_preprocessor = dict(
     to_rgb=True)
 model = dict(
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        arch=dict(embed_dims=96, num_layers=4, num_heads=3,
-                  feedforward_channels=384),
-        img_size=128,
-        patch_size=8),
-    neck=dict(num_heads=3, depth=4),
-    head=dict(embed_dims=96),
-    target_generator=dict(patch_size=8))
+    backbone=dict(arch={{_base_.vit_tiny_p8_arch}}, img_size=128,
+                  patch_size=8),
+    neck=dict(depth={{_base_.vit_tiny_p8_arch.num_layers}}))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -3,7 +3,4 @@
 #   tools/dist_train.sh configs/pretrain/semaim_vitl_clip_800e.py 32
 _base_ = './semaim_vitb_clip_800e.py'
 
-model = dict(
-    backbone=dict(arch='large'),
-    neck=dict(num_heads=16, depth=24),
-    head=dict(embed_dims=1024))
+model = dict(backbone=dict(arch='large'), neck=dict(depth=24))

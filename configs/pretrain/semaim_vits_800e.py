@@ -3,8 +3,4 @@
 # docs/benchmarks.md (tools/benchmark.py; --img-size 448 for 784 tokens).
 _base_ = './semaim_vitb_800e.py'
 
-model = dict(
-    backbone=dict(arch='small'),
-    neck=dict(num_heads=6, depth=12),
-    head=dict(embed_dims=384),
-)
+model = dict(backbone=dict(arch='small'))

@@ -5,6 +5,7 @@
 #   python tools/train.py configs/seg/semaim_vit-tiny-p8_upernet_fashion-mosaic-128x128.py
 _base_ = [
     '../_base_/models/upernet_semaim_vit-base-p16.py',
+    '../_base_/models/vit-tiny_archs.py',
     '../_base_/datasets/fashion_mosaic_seg.py',
     'mmseg::_base_/default_runtime.py',
 ]
@@ -13,12 +14,11 @@ custom_imports = dict(imports=['semaim_mm.seg'], allow_failed_imports=False)
 
 crop_size = (128, 128)
 norm_cfg = dict(type='BN', requires_grad=True)
-embed_dims = 96
+embed_dims = {{_base_.vit_tiny_p8_arch.embed_dims}}
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4,
-                  num_heads=3, feedforward_channels=4 * embed_dims),
+        arch={{_base_.vit_tiny_p8_arch}},
         img_size=crop_size,
         patch_size=8,
         out_indices=(0, 1, 2, 3),

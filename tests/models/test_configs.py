@@ -11,6 +11,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 
+from semaim_mm.models import build_order
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Configs with a DINO/CLIP teacher need its published weights to build (never
 # a random teacher); tests/teachers builds them with teacher files it writes.
@@ -69,7 +71,10 @@ def test_paper_hyper_parameters():
     assert cfg.param_scheduler[0].end == 30
     assert cfg.train_dataloader.batch_size == 64
     assert cfg.model.neck.depth == 12
-    assert cfg.model.order.type == 'semantic' and cfg.model.order.lam == 0.01
+    # the order by name: the class defaults are the paper's (Eq. 3-6)
+    order = build_order(cfg.model.order)
+    assert type(order).__name__ == 'SemanticOrder' and order.lam == 0.01
+    assert order.filter_size == 3 and order.filter_padding == 'zero'
     crop = cfg.train_dataloader.dataset.pipeline[1]
     assert tuple(crop.crop_ratio_range) == (0.2, 1.0)
     assert crop.interpolation == 'bicubic'
@@ -93,3 +98,13 @@ def test_vit_base_forward_backward_on_cpu(tmp_path):
     losses['loss'].backward()
     assert torch.isfinite(losses['loss'])
     assert model.backbone.layers[0].attn.qkv.weight.grad is not None
+
+
+def test_reference_code_preset():
+    """The reference code's order and its fp32 similarity pass."""
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/pretrain/semaim_vitb_200e_order-semantic-official.py'))
+    order = build_order(cfg.model.order)
+    assert type(order).__name__ == 'OfficialSemanticOrder'
+    assert (order.lam, order.filter_size) == (1e-3, 1)
+    assert cfg.model.similarity_fp32 is True

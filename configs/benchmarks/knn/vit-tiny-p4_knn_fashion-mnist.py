@@ -1,18 +1,17 @@
 # Weighted k-NN of the tiny Fashion-MNIST SemAIM ViT: bank = train split,
 # queries = test split, no augmentation.
 #   python tools/knn_eval.py configs/benchmarks/knn/vit-tiny-p4_knn_fashion-mnist.py CKPT
-_base_ = ['../../_base_/datasets/fashion_mnist_cls.py']
+_base_ = [
+    '../../_base_/models/semaim_vit-tiny-p4.py',
+    '../../_base_/datasets/fashion_mnist_cls.py',
+]
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['semaim_mm'], allow_failed_imports=False)
 model = dict(
+    _delete_=True,
     type='ImageClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(
-        type='SemAIMViT',
-        arch=dict(embed_dims=128, num_layers=6, num_heads=4,
-                  feedforward_channels=512),
-        img_size=28,
-        patch_size=4),
+    backbone={{_base_.model.backbone}},  # the pre-training encoder
     neck=None,
     head=None)
 knn = dict(

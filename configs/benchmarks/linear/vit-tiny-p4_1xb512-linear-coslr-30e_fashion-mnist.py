@@ -4,6 +4,7 @@
 #   --cfg-options model.backbone.out_type=avg_featmap
 _base_ = [
     '../../_base_/models/vit-base-p16_linear.py',
+    '../../_base_/models/vit-tiny_archs.py',
     '../../_base_/datasets/fashion_mnist_cls.py',
     '../../_base_/schedules/sgd_linear_coslr.py',
     '../../_base_/default_runtime.py',
@@ -13,14 +14,14 @@ warmup_epochs = 3
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=128, num_layers=6, num_heads=4,
-                  feedforward_channels=512),
-        img_size=28,
-        patch_size=4,
-        frozen_stages=6,
+        arch={{_base_.vit_tiny_p4.arch}},
+        img_size={{_base_.vit_tiny_p4.img_size}},
+        patch_size={{_base_.vit_tiny_p4.patch_size}},
+        frozen_stages={{_base_.vit_tiny_p4.arch.num_layers}},  # all blocks
         out_type='cls_token'),
-    neck=dict(input_features=128),
-    head=dict(num_classes=10, in_channels=128))
+    neck=dict(input_features={{_base_.vit_tiny_p4.arch.embed_dims}}),
+    head=dict(num_classes=10,
+              in_channels={{_base_.vit_tiny_p4.arch.embed_dims}}))
 train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
