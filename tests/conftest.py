@@ -48,3 +48,20 @@ def labelme_examples() -> dict:
     in ~/.cache/semaim_mm): {'coco': folder, 'voc': folder}."""
     from semaim_mm.datasets.labelme_examples import fetch_labelme_examples
     return fetch_labelme_examples()
+
+
+# Checkpoints written by the authors' SemAIM code (its README says how);
+# beside the repository, as in CI.
+SEMAIM_REFERENCE = osp.join(osp.dirname(ROOT), 'shared', 'fixtures',
+                            'semaim_reference')
+
+
+@pytest.fixture(scope='session')
+def semaim_reference() -> str:
+    """The folder of the authors' checkpoints, ``forward.pt`` and
+    ``expected.json``."""
+    if not osp.isfile(osp.join(SEMAIM_REFERENCE, 'expected.json')):
+        pytest.fail(f'{SEMAIM_REFERENCE} is missing: the tests of the '
+                    "authors' checkpoints need ../shared/fixtures/"
+                    'semaim_reference beside the repository')
+    return SEMAIM_REFERENCE

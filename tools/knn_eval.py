@@ -8,10 +8,11 @@ CONFIG: a k-NN config (configs/benchmarks/knn/*.py: ``model`` with a
 datasets) or a pre-training config (configs/pretrain/*.py: the bank is its
 training set with the validation pipeline and the queries its val / test
 split). CKPT: a SemAIM pre-training checkpoint, the authors' checkpoint, an
-encoder-only (``backbone``) file or a classifier checkpoint. Features of the
-train split (bank) and val split (queries) are extracted by the backbone on
-every rank, gathered with ``mmengine.dist.all_gather``; top-1 per k is printed
-(and written to ``--out`` as JSON).
+encoder-only (``backbone``) file, a classifier or a timm ViT checkpoint
+(loaded strictly). Features of the train split (bank) and val split (queries)
+are extracted by the backbone on every rank, gathered with
+``mmengine.dist.all_gather_object``; top-1 per k is printed (and written to
+``--out`` as JSON).
 """
 import argparse
 import copy
@@ -30,8 +31,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')
-from semaim_mm.converters import (detect_format, load_state_dict,  # noqa
-                                  reference_to_semaim)
+from semaim_mm.checkpoints import load_encoder_into  # noqa: E402
 from semaim_mm.evaluation import run_knn  # noqa: E402
 
 IMAGENET_TEST_PIPELINE = [
@@ -61,33 +61,23 @@ def knn_settings(cfg: Config) -> dict:
     return dict(bank_dataset=train, query_dataset=query)
 
 
-def backbone_state_dict(path: str) -> dict:
-    sd = load_state_dict(path)
-    kind = detect_format(sd)
-    if kind == 'reference':
-        sd, kind = reference_to_semaim(sd), 'semaim'
-    if kind in ('semaim', 'classifier') or any(
-            k.startswith('backbone.') for k in sd):
-        return {k[len('backbone.'):]: v for k, v in sd.items()
-                if k.startswith('backbone.')}
-    if kind == 'backbone':
-        return sd
-    raise ValueError(f'{path}: cannot find encoder weights in a {kind!r} '
-                     'checkpoint')
-
-
 def build_model(cfg: Config, ckpt: str):
+    """The config's model with the encoder of ``ckpt`` (any checkpoint that
+    holds one, :func:`semaim_mm.checkpoints.load_encoder_state_dict`),
+    loaded strictly; eval mode."""
     from mmpretrain.registry import MODELS
     model_cfg = copy.deepcopy(cfg.model.to_dict())
     model_cfg['backbone'].pop('init_cfg', None)
     model_cfg.pop('init_cfg', None)
     model = MODELS.build(model_cfg)
-    sd = backbone_state_dict(ckpt)
-    missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
-    # ln2 exists only in VisionTransformer(out_type='avg_featmap')
-    missing = [k for k in missing if not k.startswith('ln2.')]
-    if missing:
-        raise KeyError(f'{ckpt}: backbone weights missing: {missing[:8]}')
+    backbone = model.backbone
+    # SemAIMViT's documented keys; the same for mmpretrain's ViT (GAP ln2).
+    load_encoder_into(
+        backbone, ckpt,
+        new_keys=getattr(backbone, 'checkpoint_new_keys', (r'ln2\.', )),
+        unused_keys=getattr(backbone, 'checkpoint_unused_keys',
+                            (r'ln[12]\.', )),
+        source='CKPT')
     return model.eval()
 
 
@@ -136,7 +126,10 @@ def main(argv=None) -> dict:
     if args.query_size:
         query = torch.utils.data.Subset(query, range(min(args.query_size,
                                                          len(query))))
-    model = build_model(cfg, args.checkpoint)
+    try:
+        model = build_model(cfg, args.checkpoint)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
+        raise SystemExit(f'error: {e.args[0] if e.args else e}')
     if torch.cuda.is_available():
         model = model.cuda()
     results = run_knn(model, bank, query,

@@ -24,8 +24,8 @@ from mmengine.logging import MMLogger  # noqa: E402
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')
-from semaim_mm.converters import (detect_format, load_state_dict,  # noqa
-                                  reference_to_semaim)
+from semaim_mm.checkpoints import (load_encoder_into, read_checkpoint,  # noqa
+                                   state_dict_of, sub_dict)
 from semaim_mm.visualization import visualize_orders  # noqa: E402
 
 
@@ -39,11 +39,26 @@ def load_images(paths, size):
     return np.stack(out)
 
 
+def load_checkpoint(model, path: str) -> None:
+    """The encoder of any checkpoint that holds one into ``model.backbone``
+    (strictly); with ``similarity_source='ema'`` the checkpoint's EMA encoder
+    into the EMA copy (the encoder when it has none)."""
+    ckpt = read_checkpoint(path, source='CKPT')
+    backbone = model.backbone
+    keys = dict(new_keys=backbone.checkpoint_new_keys,
+                unused_keys=backbone.checkpoint_unused_keys, source='CKPT')
+    load_encoder_into(backbone, ckpt, **keys)
+    if getattr(model, 'similarity_source', None) == 'ema':
+        ema = sub_dict(state_dict_of(ckpt), 'ema_backbone.module.')
+        load_encoder_into(model.ema_backbone.module, ema or ckpt, **keys)
+
+
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='SemAIM pre-training config')
-    p.add_argument('checkpoint', help='SemAIM (or reference) checkpoint; '
-                   "'none' = random weights")
+    p.add_argument('checkpoint', help="any checkpoint holding a SemAIM "
+                   "encoder (pre-training, the authors', backbone, "
+                   "classifier); 'none' = random weights")
     p.add_argument('images', nargs='*', help='image files')
     p.add_argument('--fashion-mnist', type=int, nargs='+', metavar='IDX',
                    help='use these Fashion-MNIST test images instead')
@@ -60,14 +75,10 @@ def main(argv=None) -> str:
     model = MODELS.build(cfg.model)
     model.init_weights()
     if args.checkpoint != 'none':
-        sd = load_state_dict(args.checkpoint)
-        if detect_format(sd) == 'reference':
-            sd = reference_to_semaim(sd)
-        missing, _ = model.load_state_dict(sd, strict=False)
-        bad = [k for k in missing if k.startswith('backbone.')]
-        if bad:
-            raise KeyError(f'{args.checkpoint}: encoder weights missing: '
-                           f'{bad[:8]}')
+        try:
+            load_checkpoint(model, args.checkpoint)
+        except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
+            raise SystemExit(f'error: {e.args[0] if e.args else e}')
     model.eval()
     size = model.backbone.patch_resolution
     size = (size[0] * model.backbone.patch_size,

@@ -14,7 +14,7 @@
 # "model.neck.in_channels=[192,384,768,768]".
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/default_runtime.py',
+    'mmdet::common/lsj-100e_coco-instance.py',  # COCO, LSJ, CocoMetric
 ]
 custom_imports = dict(imports=['semaim_mm.det'], allow_failed_imports=False)
 default_scope = 'mmdet'
@@ -73,78 +73,37 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
         mask_head=dict(norm_cfg=norm_cfg)))
 
-# --- data: COCO 2017, large-scale jitter ------------------------------------
-dataset_type = 'CocoDataset'
-data_root = 'data/coco/'
-backend_args = None
+# --- data: mmdet's COCO 2017 large-scale jitter (lsj-100e_coco-instance),
+# with ViTDet's fixed 1024x1024 input (a Pad after the jitter; test images
+# resized to 1024, not 1333x800, and padded), batch 8 per GPU and no
+# RepeatDataset (the 100 epochs are counted directly).
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=image_size, ratio_range=(0.1, 2.0),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='RandomFlip', prob=0.5),
+    *_base_.train_pipeline[:-1],
     dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='PackDetInputs'),
+    _base_.train_pipeline[-1],
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    _base_.test_pipeline[0],
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor')),
+    *_base_.test_pipeline[2:],
 ]
 train_dataloader = dict(
     batch_size=8,  # x 8 GPUs = 64 (or 2 x 32 GPUs)
     num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+    dataset=dict(_base_.train_dataloader.dataset.dataset, _delete_=True,
+                 pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val2017.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=backend_args)
-test_evaluator = val_evaluator
 
 # --- schedule ----------------------------------------------------------------
 max_epochs = 100
-train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=10)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     constructor='SemAIMLayerDecayOptimizerConstructor',
-    optimizer=dict(type='AdamW', lr=8e-5, betas=(0.9, 0.999),
+    optimizer=dict(_delete_=True, type='AdamW', lr=8e-5, betas=(0.9, 0.999),
                    weight_decay=0.1),
     # lr x 0.7 ** (13 - layer id); no wd for norms, biases, pos_embed, rel_pos
     paramwise_cfg=dict(decay_rate=0.7))

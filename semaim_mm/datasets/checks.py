@@ -1,10 +1,12 @@
 """Pre-flight checks of dataset folders and annotation files.
 
-Pure python (json + os): no mmdet / mmseg import, and not imported by
-``import semaim_mm``; ``tools/train.py`` calls :func:`check_train_config`
-before building the runner, so a missing folder or a broken annotation file
-fails in a second with a message naming the fix, not deep inside a dataset
-class (or after hours, in a worker).
+Pure python (json + os) at import: no torch, mmdet or mmseg import, and not
+imported by ``import semaim_mm``; ``tools/train.py`` calls
+:func:`check_train_config` before building the runner, so a missing folder, a
+broken annotation file or a checkpoint that does not fit fails in a second
+with a message naming the fix, not deep inside a dataset class (or after
+hours, in a worker). The checkpoint checks (:func:`check_checkpoint_cfg`)
+import torch and the config's registry when a checkpoint is given.
 """
 import json
 import os
@@ -195,14 +197,95 @@ def check_dataset_cfg(ds: dict) -> None:
 
 
 def check_train_config(cfg) -> None:
-    """Pre-flight checks for ``tools/train.py``: the training data and the
-    ``load_from`` file exist."""
+    """Pre-flight checks for ``tools/train.py``: the training data exist and
+    the checkpoints it starts from fit (:func:`check_checkpoint_cfg`)."""
     loader = _get(cfg, 'train_dataloader')
     if loader:
         check_dataset_cfg(_get(loader, 'dataset'))
+    check_checkpoint_cfg(cfg)
+
+
+def _message(e: Exception) -> str:
+    return str(e.args[0]) if e.args else str(e)
+
+
+def check_checkpoint_cfg(cfg) -> None:
+    """Pre-flight for the checkpoints a config starts from: ``load_from`` /
+    ``--resume`` and the backbone's ``Pretrained`` ``init_cfg`` are given,
+    exist and hold what the model needs. The backbone check is a dry run of
+    the encoder's own loader (the backbone built on CPU, its
+    ``load_pretrained``), so a wrong format, missing encoder tensors or
+    another width fail here with the loader's message, not inside the
+    runner. Raises :class:`DataCheckError` naming the config key."""
     load_from: Optional[str] = _get(cfg, 'load_from')
-    if load_from and '://' not in str(load_from) and \
-            not osp.isfile(load_from):
-        what = '--resume' if _get(cfg, 'resume') else 'load_from'
-        raise DataCheckError(f'{what} checkpoint {load_from!r} does not '
-                             'exist')
+    what = '--resume' if _get(cfg, 'resume') else 'load_from'
+    if load_from is not None and '://' not in str(load_from):
+        if not str(load_from).strip():
+            raise DataCheckError(f'{what} is empty: give a checkpoint path '
+                                 'or leave load_from=None')
+        if not osp.isfile(load_from):
+            raise DataCheckError(f'{what} checkpoint {load_from!r} does not '
+                                 'exist')
+        _check_load_from_kind(cfg, load_from, what)
+    model = _get(cfg, 'model')
+    init = _get(_get(model, 'backbone'), 'init_cfg')
+    inits = init if isinstance(init, (list, tuple)) else [init]
+    if any(_get(i, 'type') == 'Pretrained' for i in inits):
+        _dry_run_backbone_init(cfg)
+
+
+def _check_load_from_kind(cfg, path: str, what: str) -> None:
+    """SemAIM pre-training: the checkpoint's format (an authors' one as
+    ``load_from`` is converted on the fly; its blur must be the model's)."""
+    model = _get(cfg, 'model')
+    if _get(model, 'type') != 'SemAIM':
+        return
+    from semaim_mm.checkpoints import (BLUR_KEY, check_reference_blur,
+                                       detect_format, expected_blur)
+    from semaim_mm.engine.checkpoint import kind_problem, peek_state_dict
+    sd = peek_state_dict(path)
+    if sd is None:
+        return
+    kind = detect_format(sd)
+    problem = kind_problem(kind, what == '--resume')
+    if problem:
+        raise DataCheckError(f'{what}={path!r} cannot be used for SemAIM '
+                             f'pre-training: {problem}.')
+    target = _get(model, 'target_generator') or {}
+    if kind == 'reference' and BLUR_KEY in sd and _get(
+            target, 'type', 'RGBTargetGenerator') == 'RGBTargetGenerator':
+        blur = (_get(target, 'blur_kernel', 9), _get(target, 'blur_sigma', 1.))
+        try:
+            check_reference_blur(sd[BLUR_KEY], expected_blur(blur))
+        except ValueError as e:
+            raise DataCheckError(f'load_from={path!r}: {_message(e)}')
+
+
+def _dry_run_backbone_init(cfg) -> None:
+    import copy
+    import importlib
+
+    from mmengine.registry import DefaultScope
+    from mmengine.utils import import_modules_from_strings
+
+    from semaim_mm.checkpoints import missing_checkpoint_message
+    backbone_cfg = copy.deepcopy(cfg['model']['backbone'])
+    inits = backbone_cfg.pop('init_cfg')
+    inits = inits if isinstance(inits, (list, tuple)) else [inits]
+    init = [i for i in inits if _get(i, 'type') == 'Pretrained'][-1]
+    key = 'model.backbone.init_cfg.checkpoint'
+    path = _get(init, 'checkpoint')
+    if not path or ('://' not in str(path) and not osp.isfile(path)):
+        raise DataCheckError(missing_checkpoint_message(key, path))
+    if _get(cfg, 'custom_imports'):
+        import_modules_from_strings(**cfg['custom_imports'])
+    scope = _get(cfg, 'default_scope') or 'mmpretrain'
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        backbone = registry.build(backbone_cfg)
+    if not hasattr(backbone, 'load_pretrained'):
+        return  # not a SemAIM encoder: mmengine's own Pretrained loading
+    try:
+        backbone.load_pretrained(path, _get(init, 'prefix'))
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
+        raise DataCheckError(f'{key}: {_message(e)}') from None

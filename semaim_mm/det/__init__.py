@@ -10,12 +10,10 @@
 """
 import semaim_mm  # noqa: F401  (compat shims)
 
-from .backbone import (DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet,
-                       is_new_key, window_partition, window_unpartition)
+from .backbone import DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet, is_new_key
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor
 
 __all__ = [
     'SemAIMViTDet', 'SemAIMLayerDecayOptimizerConstructor',
-    'NEW_KEY_PATTERNS', 'DROPPED_KEYS', 'is_new_key', 'window_partition',
-    'window_unpartition'
+    'NEW_KEY_PATTERNS', 'DROPPED_KEYS', 'is_new_key'
 ]

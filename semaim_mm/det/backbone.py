@@ -1,14 +1,17 @@
 """ViTDet-style SemAIM backbone for mmdet (Mask R-CNN + FPN).
 
-A plain ViT with the parameter names of :class:`semaim_mm.models.SemAIMViT`
-(= mmpretrain ``VisionTransformer``), so a SemAIM pre-training checkpoint loads
-directly, plus the ViTDet fine-tuning changes:
+:class:`SemAIMViTDet` is a :class:`semaim_mm.models.SemAIMViT` (the
+pre-trained encoder, mmpretrain ``VisionTransformer`` names), so a SemAIM
+checkpoint loads through the encoder's own strict loader, plus the ViTDet
+fine-tuning changes:
 
 * window attention (window 14) in most blocks, global attention in a few
   (ViT-B: blocks 2, 5, 8, 11); the token grid is zero-padded to a multiple of
-  the window and cropped back;
+  the window and cropped back (mmpretrain's ``window_partition`` /
+  ``window_unpartition``);
 * decomposed relative position bias (``attn.rel_pos_h`` / ``attn.rel_pos_w``,
-  new parameters, zero-initialised: missing from any pre-training checkpoint);
+  new parameters, zero-initialised: missing from any pre-training checkpoint;
+  tables looked up with mmpretrain's ``get_rel_pos``);
 * the absolute position embedding stays at the pre-training grid (14x14 for
   224 / 16) and is interpolated (bicubic) to the input grid at every forward
   (64x64 for 1024 inputs); the CLS token is not used;
@@ -26,13 +29,10 @@ directly, plus the ViTDet fine-tuning changes:
     output becomes strides 4 / 8 / 16 / 32 the same way, each deconv halving
     the channels (patch 16: C/4, C/2, C, C).
 
-Checkpoint keys (documented in :data:`NEW_KEY_PATTERNS` /
-:data:`DROPPED_KEYS`): a SemAIM backbone state dict (``semaim_to_backbone``
-output, or the pre-training checkpoint with ``prefix='backbone.'``) loads with
-missing keys only for the relative position tables and the pyramid layers;
-``cls_token`` is dropped (unused), and ``ln1`` is dropped when
-``final_norm=False``. A ``pos_embed`` of any square grid is resized to the
-model's pre-training grid while loading.
+Checkpoints: only the relative tables and the pyramid may be missing
+(:data:`NEW_KEY_PATTERNS`); ``cls_token`` (and ``ln1`` without
+``final_norm``) are dropped; ``pos_embed`` of any square grid is resized to
+the pre-training grid by ``VisionTransformer``'s load hook.
 """
 import math
 import re
@@ -42,20 +42,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet.registry import MODELS
-from mmengine.logging import MMLogger
-from mmengine.model import BaseModule, ModuleList
+from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.backbones.vit_sam import (get_rel_pos,
+                                                 window_partition,
+                                                 window_unpartition)
+from mmpretrain.models.utils import LayerNorm2d, resize_pos_embed
 from torch import Tensor, nn
 
-from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
 from semaim_mm.models.attention import SelfAttention
-from semaim_mm.models.vit import (SemAIMBlock, SemAIMViT, random_init_first,
-                                  sincos_pos_embed)
+from semaim_mm.models.vit import SemAIMBlock, SemAIMViT, sincos_pos_embed
 
-# Parameters a SemAIM checkpoint does not have (regular expressions on the
+# Parameters an encoder checkpoint does not have (regular expressions on the
 # backbone's own names).
 NEW_KEY_PATTERNS = (
     r'layers\.\d+\.attn\.rel_pos_[hw]$',
@@ -63,6 +62,11 @@ NEW_KEY_PATTERNS = (
 )
 # Checkpoint keys the backbone does not use and drops while loading.
 DROPPED_KEYS = ('cls_token', )
+PYRAMID_STRIDES = (4, 8, 16, 32)
+
+# ViTDet's LayerNorm over channels in mmdet's FPN / heads:
+# norm_cfg=dict(type='SemAIMLN2d') (mmpretrain's class, in mmdet's registry).
+MODELS.register_module(name='SemAIMLN2d', module=LayerNorm2d)
 
 
 def is_new_key(name: str) -> bool:
@@ -70,75 +74,15 @@ def is_new_key(name: str) -> bool:
     return any(re.search(p, name) for p in NEW_KEY_PATTERNS)
 
 
-@MODELS.register_module(name='SemAIMLN2d')
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channels of a (B, C, H, W) map; registered as
-    ``norm_cfg=dict(type='SemAIMLN2d')`` for mmdet's ConvModules (ViTDet
-    uses LN in the FPN, RPN and RoI heads)."""
-
-    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight,
-                         self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
-# --- windows and relative positions -----------------------------------------
-def window_partition(x: Tensor, window: int) -> Tuple[Tensor, Tuple[int, int]]:
-    """(B, H, W, C) -> (B * nW, window*window, C), zero-padding H and W up to
-    multiples of ``window``; returns the padded size too."""
-    B, H, W, C = x.shape
-    pad_h, pad_w = (-H) % window, (-W) % window
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    Hp, Wp = H + pad_h, W + pad_w
-    x = x.view(B, Hp // window, window, Wp // window, window, C)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, C)
-    return x, (Hp, Wp)
-
-
-def window_unpartition(x: Tensor, window: int, padded: Tuple[int, int],
-                       size: Tuple[int, int]) -> Tensor:
-    """Inverse of :func:`window_partition`: (B * nW, window*window, C) ->
-    (B, H, W, C), cropping the padding."""
-    Hp, Wp = padded
-    H, W = size
-    B = x.shape[0] // (Hp * Wp // window // window)
-    x = x.view(B, Hp // window, Wp // window, window, window, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, -1)
-    return x[:, :H, :W].contiguous()
-
-
-def relative_table(table: Tensor, q_len: int, k_len: int) -> Tensor:
-    """Embeddings of the relative offsets between ``q_len`` query and
-    ``k_len`` key positions along one axis: (q_len, k_len, head_dim).
-
-    ``table`` holds ``2 * L - 1`` rows for offsets ``-(L-1)..L-1`` of some
-    length ``L``; it is linearly resampled when the needed range differs. For
-    different ``q_len`` / ``k_len`` the coordinates are rescaled to the longer
-    axis (as in ViTDet / SAM).
-    """
-    needed = 2 * max(q_len, k_len) - 1
-    if table.shape[0] != needed:
-        table = F.interpolate(
-            table.t()[None], size=needed, mode='linear',
-            align_corners=False)[0].t()
-    q = torch.arange(q_len, device=table.device)[:, None] * max(
-        k_len / q_len, 1.0)
-    k = torch.arange(k_len, device=table.device)[None, :] * max(
-        q_len / k_len, 1.0)
-    offset = (q - k) + (k_len - 1) * max(q_len / k_len, 1.0)
-    return table[offset.long()]
-
-
 def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
                             size: Tuple[int, int]) -> Tensor:
     """Additive attention bias of ViTDet's decomposed relative positions.
+
+    The tables are read with mmpretrain's ``get_rel_pos`` (resampled to the
+    grid when their length differs). The bias is summed here rather than by
+    its ``add_decomposed_rel_pos``, which adds to a materialised score
+    matrix: SDPA never forms one, and passing zeros would cost another
+    (B * heads, N, N) tensor per global block.
 
     Args:
         q: (B, heads, H*W, d) queries (unscaled).
@@ -151,8 +95,8 @@ def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
     """
     H, W = size
     B, nh, N, d = q.shape
-    Rh = relative_table(rel_pos_h, H, H).to(q.dtype)  # (H, H, d)
-    Rw = relative_table(rel_pos_w, W, W).to(q.dtype)  # (W, W, d)
+    Rh = get_rel_pos(H, H, rel_pos_h).to(q.dtype)  # (H, H, d)
+    Rw = get_rel_pos(W, W, rel_pos_w).to(q.dtype)  # (W, W, d)
     r_q = q.reshape(B, nh, H, W, d)
     bias_h = torch.einsum('bnhwc,hkc->bnhwk', r_q, Rh)
     bias_w = torch.einsum('bnhwc,wkc->bnhwk', r_q, Rw)
@@ -161,13 +105,8 @@ def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor,
 
 
 class RelPosAttention(SelfAttention):
-    """Self-attention with ViTDet's decomposed relative position bias.
-
-    The bias is added to the scores inside ``scaled_dot_product_attention``
-    (an additive ``attn_mask``); ``qkv`` / ``proj`` are those of
-    :class:`semaim_mm.models.attention.SelfAttention`, so pre-trained weights
-    load unchanged.
-    """
+    """Self-attention plus ViTDet's decomposed relative position bias (an
+    additive SDPA mask); ``qkv`` / ``proj`` load pre-trained weights."""
 
     def __init__(self,
                  embed_dims: int,
@@ -213,11 +152,10 @@ class ViTDetBlock(SemAIMBlock):
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  qkv_bias: bool = True,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 init_cfg: Optional[dict] = None) -> None:
+                 norm_cfg: dict = dict(type='LN', eps=1e-6)) -> None:
         super().__init__(embed_dims, num_heads, feedforward_channels,
                          drop_rate, attn_drop_rate, drop_path_rate, qkv_bias,
-                         norm_cfg, init_cfg)
+                         norm_cfg)
         self.window_size = window_size
         self.attn = RelPosAttention(embed_dims, num_heads, rel_pos_size,
                                     qkv_bias, attn_drop_rate, drop_rate)
@@ -227,16 +165,14 @@ class ViTDetBlock(SemAIMBlock):
         B, H, W, C = x.shape
         y = self.ln1(x)
         if self.window_size > 0:
-            y, padded = window_partition(y, self.window_size)
-            y = self.attn(y, (self.window_size, self.window_size))
-            y = window_unpartition(y, self.window_size, padded, (H, W))
+            ws = self.window_size
+            y, padded = window_partition(y, ws)  # (B * nW, ws, ws, C)
+            y = self.attn(y.reshape(-1, ws * ws, C), (ws, ws))
+            y = window_unpartition(y.view(-1, ws, ws, C), ws, padded, (H, W))
         else:
             y = self.attn(y.reshape(B, H * W, C), (H, W)).view(B, H, W, C)
         x = x + self.drop_path(y)
         return self.ffn(self.ln2(x), identity=x)
-
-
-PYRAMID_STRIDES = (4, 8, 16, 32)
 
 
 def _deconv(cin: int, cout: int) -> nn.Module:
@@ -264,13 +200,13 @@ def _pyramid_level(C: int, patch_size: int, stride: int,
     layers: List[nn.Module] = []
     for i in range(ups):
         if i:
-            layers += [LayerNorm2d(chans[i]), nn.GELU()]
+            layers += [LayerNorm2d(chans[i], eps=1e-6), nn.GELU()]
         layers.append(_deconv(chans[i], chans[i + 1]))
     return nn.Sequential(*layers), chans[-1]
 
 
 @MODELS.register_module()
-class SemAIMViTDet(BaseModule):
+class SemAIMViTDet(SemAIMViT):
     """SemAIM ViT for detection (ViTDet-style); see the module docstring.
 
     Args:
@@ -291,10 +227,15 @@ class SemAIMViTDet(BaseModule):
         final_norm: apply the checkpoint's final LayerNorm (``ln1``) to the
             last block's output.
         drop_path_rate: stochastic depth (linearly increasing), 0.1.
+        learnable_pos_embed: fine-tune the absolute position embedding.
         with_cp: activation checkpointing of every block while training.
         frozen_stages: freeze patch embedding and the first N blocks (-1:
             nothing).
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH[, prefix=...])``:
+            the encoder of any checkpoint (:meth:`SemAIMViT.load_pretrained`).
     """
+    checkpoint_new_keys = NEW_KEY_PATTERNS
+    checkpoint_unused_keys = (r'ln2\.', )  # a GAP classifier's norm
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -317,20 +258,50 @@ class SemAIMViTDet(BaseModule):
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch.lower() not in SemAIMViT.arch_zoo:
-                raise ValueError(f'unknown arch {arch!r}; choose one of '
-                                 f'{sorted(SemAIMViT.arch_zoo)} or a dict')
-            arch = SemAIMViT.arch_zoo[arch.lower()]
-        C = self.embed_dims = arch['embed_dims']
-        L = self.num_layers = arch['num_layers']
-        heads = arch['num_heads']
+        super().__init__(
+            arch=arch, img_size=pretrain_img_size, patch_size=patch_size,
+            in_channels=in_channels, drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
+            qkv_bias=qkv_bias, norm_cfg=norm_cfg, final_norm=final_norm,
+            learnable_pos_embed=learnable_pos_embed, init_cfg=init_cfg)
+        # No CLS token; the position embedding keeps its slot, as stored.
+        self.cls_token = None
+        self._check_layout(global_attn_indexes, out_indices, pyramid)
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
         size = (img_size, img_size) if isinstance(img_size, int) else tuple(
             img_size)
-        self.patch_size = patch_size
-        self.in_channels = in_channels
-        self.pretrain_grid = (pretrain_img_size // patch_size, ) * 2
+        input_grid = (size[0] // patch_size, size[1] // patch_size)
+        dpr = np.linspace(0, drop_path_rate, self.num_layers)
+        self.layers = ModuleList()
+        for i in range(self.num_layers):
+            is_global = i in self.global_attn_indexes
+            win = 0 if is_global else window_size
+            self.layers.append(
+                ViTDetBlock(
+                    self.embed_dims, self.arch_settings['num_heads'],
+                    self.arch_settings['feedforward_channels'],
+                    window_size=win,
+                    rel_pos_size=(input_grid if is_global else
+                                  (window_size, window_size))
+                    if use_rel_pos else None,
+                    drop_rate=drop_rate,
+                    attn_drop_rate=attn_drop_rate,
+                    drop_path_rate=float(dpr[i]),
+                    qkv_bias=qkv_bias,
+                    norm_cfg=norm_cfg))
+        levels = [
+            _pyramid_level(self.embed_dims, patch_size, stride,
+                           pyramid == 'simple') for stride in PYRAMID_STRIDES
+        ]
+        self.pyramid = ModuleList(op for op, _ in levels)
+        self.out_channels = tuple(c for _, c in levels)
+        self._register_load_state_dict_pre_hook(self._adapt_checkpoint)
+
+    def _check_layout(self, global_attn_indexes: Optional[Sequence[int]],
+                      out_indices: Optional[Sequence[int]],
+                      pyramid: str) -> None:
+        L = self.num_layers
         if L % 4 and (global_attn_indexes is None or out_indices is None):
             raise ValueError(f'{L} blocks do not split into 4 equal subsets: '
                              'give global_attn_indexes and out_indices')
@@ -346,56 +317,14 @@ class SemAIMViTDet(BaseModule):
             quarter_ends if out_indices is None else out_indices)
         if pyramid == 'multilevel' and len(self.out_indices) != 4:
             raise ValueError('the multilevel pyramid needs 4 out_indices')
-        self.with_cp = with_cp
-        self.frozen_stages = frozen_stages
-
-        self.patch_embed = PatchEmbed(
-            in_channels=in_channels,
-            embed_dims=C,
-            conv_type='Conv2d',
-            kernel_size=patch_size,
-            stride=patch_size)
-        # Pre-training layout (CLS slot first) so checkpoints load as is.
-        self.pos_embed = nn.Parameter(
-            sincos_pos_embed(self.pretrain_grid, C),
-            requires_grad=learnable_pos_embed)
-        self.drop_after_pos = nn.Dropout(p=drop_rate)
-        input_grid = (size[0] // patch_size, size[1] // patch_size)
-        dpr = np.linspace(0, drop_path_rate, L)
-        self.layers = ModuleList()
-        for i in range(L):
-            is_global = i in self.global_attn_indexes
-            win = 0 if is_global else window_size
-            self.layers.append(
-                ViTDetBlock(
-                    C, heads, arch['feedforward_channels'],
-                    window_size=win,
-                    rel_pos_size=(input_grid if is_global else
-                                  (window_size, window_size))
-                    if use_rel_pos else None,
-                    drop_rate=drop_rate,
-                    attn_drop_rate=attn_drop_rate,
-                    drop_path_rate=float(dpr[i]),
-                    qkv_bias=qkv_bias,
-                    norm_cfg=norm_cfg))
-        self.final_norm = final_norm
-        if final_norm:
-            self.ln1 = build_norm_layer(norm_cfg, C)[1]
-
-        levels = [
-            _pyramid_level(C, patch_size, stride, pyramid == 'simple')
-            for stride in PYRAMID_STRIDES
-        ]
-        self.pyramid = ModuleList(op for op, _ in levels)
-        self.out_channels = tuple(c for _, c in levels)
 
     # --- weights -------------------------------------------------------------
-    def init_weights(self) -> None:
-        """Random initialisation of every parameter, then, with
-        ``init_cfg=dict(type='Pretrained', checkpoint=PATH[, prefix=...])``,
-        the encoder weights from the checkpoint (:meth:`load_pretrained`)."""
-        with random_init_first(self) as pretrained:
-            super().init_weights()
+    def init_random_weights(self) -> None:
+        """ViTDet's initialisation: sin-cos positions, truncated-normal
+        linear layers, He-initialised deconvs; the encoder checkpoint (if
+        any) is loaded over it by :meth:`SemAIMViT.init_weights`."""
+        self.pos_embed.data.copy_(
+            sincos_pos_embed(self.patch_resolution, self.embed_dims))
         for m in self.layers.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -405,44 +334,14 @@ class SemAIMViTDet(BaseModule):
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out')
                 nn.init.zeros_(m.bias)
-        if pretrained:
-            self.load_pretrained(pretrained['checkpoint'],
-                                 pretrained.get('prefix'))
 
-    def load_pretrained(self, path: str, prefix: Optional[str] = None
-                        ) -> List[str]:
-        """Load the encoder from any checkpoint that holds one (SemAIM
-        pre-training or reference checkpoint, bare backbone, classifier, timm
-        ViT; a detector with ``prefix='backbone.'``). Only the documented new
-        keys (:data:`NEW_KEY_PATTERNS`) may be missing; returns them."""
-        sd, kind = load_backbone_state_dict(path, prefix)
-        missing, unexpected = self.load_state_dict(sd, strict=False)
-        bad_missing = [k for k in missing if not is_new_key(k)]
-        if bad_missing or unexpected:
-            raise KeyError(
-                f'{path} does not match the detection backbone: missing '
-                f'{bad_missing[:8]}, unexpected {list(unexpected)[:8]} (an '
-                'encoder of another size or patch size?)')
-        MMLogger.get_current_instance().info(
-            f'SemAIMViTDet: loaded {len(sd)} tensors from {path} ({kind}); '
-            f'new (randomly initialised): {len(missing)} tensors')
-        return list(missing)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs) -> None:
-        """Adapt a SemAIM / ViT checkpoint: drop ``cls_token`` (and ``ln1``
-        without ``final_norm``), resize ``pos_embed`` to the pre-training grid
-        and relative tables to this model's sizes."""
+    def _adapt_checkpoint(self, state_dict, prefix, *args) -> None:
+        """Load pre-hook: drop what ViTDet does not use (``cls_token``;
+        ``ln1`` without ``final_norm``) and resample relative tables of
+        another length (linearly, as ``get_rel_pos`` does)."""
         for name in DROPPED_KEYS + (() if self.final_norm else
                                     ('ln1.weight', 'ln1.bias')):
             state_dict.pop(prefix + name, None)
-        key = prefix + 'pos_embed'
-        if key in state_dict and state_dict[key].shape != self.pos_embed.shape:
-            src = state_dict[key]
-            if src.shape[1] == self.pos_embed.shape[1] - 1:  # no CLS slot
-                src = torch.cat([src.new_zeros(1, 1, src.shape[2]), src], 1)
-            state_dict[key] = resize_pos_embed(src, self.pretrain_grid)
         for name, param in self.named_parameters():
             key = prefix + name
             if 'rel_pos_' in name and key in state_dict and \
@@ -450,9 +349,6 @@ class SemAIMViTDet(BaseModule):
                 state_dict[key] = F.interpolate(
                     state_dict[key].t()[None], size=param.shape[0],
                     mode='linear', align_corners=False)[0].t()
-        super()._load_from_state_dict(state_dict, prefix, local_metadata,
-                                      strict, missing_keys, unexpected_keys,
-                                      error_msgs)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
@@ -473,10 +369,9 @@ class SemAIMViTDet(BaseModule):
     # --- forward -------------------------------------------------------------
     def abs_pos_embed(self, grid: Tuple[int, int]) -> Tensor:
         """The absolute position embedding for a patch grid, (1, H, W, C),
-        interpolated (bicubic) from the pre-training grid; CLS slot dropped."""
-        pos = self.pos_embed
-        if tuple(grid) != self.pretrain_grid:
-            pos = resize_pos_embed(pos, grid)
+        interpolated from the pre-training grid; CLS slot dropped."""
+        pos = resize_pos_embed(self.pos_embed, self.patch_resolution, grid,
+                               self.interpolate_mode, self.num_extra_tokens)
         return pos[:, 1:].reshape(1, grid[0], grid[1], -1)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:

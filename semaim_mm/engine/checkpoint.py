@@ -14,10 +14,12 @@ it
   complete file: a truncated latest checkpoint is skipped with a warning in
   favour of the newest complete one; an explicit truncated path is an error;
 * checks ``load_from`` / ``--resume`` files are of the right kind for the model
-  (a detector or an authors'-reference checkpoint given to SemAIM
-  pre-training is an error naming the converter);
+  (a detector checkpoint given to SemAIM pre-training is an error naming the
+  fix); an authors' checkpoint as ``load_from`` is converted on the fly
+  (:data:`REFERENCE_SCHEME`), as ``--resume`` an error naming the converter;
 * removes temporary files left by a process killed while saving.
 """
+import argparse
 import glob
 import os
 import os.path as osp
@@ -30,8 +32,12 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import CheckpointLoader
 from mmpretrain.registry import HOOKS
 
+from ..checkpoints import (BLUR_KEY, check_reference_blur, detect_format,
+                           read_checkpoint, reference_to_semaim,
+                           state_dict_of)
 from ..compat import TMP_MARK, atomic_write_bytes
 
 _STEP = re.compile(r'(?:epoch|iter)_(\d+)\.pth$')
@@ -111,43 +117,90 @@ def find_complete_checkpoint(work_dir: str, warn: bool = True
     return None
 
 
-def check_checkpoint_kind(path: str, model, resume: bool) -> None:
-    """Raise :class:`CheckpointCheckError` when ``path`` holds weights of the
-    wrong kind for ``model`` (SemAIM pre-training only)."""
-    from ..converters import detect_format
-    from ..models.algorithm import SemAIM
-    if not isinstance(model, SemAIM) or not osp.isfile(path):
-        return
+# --------------------------------------------------------- kind check
+# load_from of an authors' checkpoint: mmengine loads it through this scheme,
+# converted to SemAIM keys in memory (the original file is not touched).
+REFERENCE_SCHEME = 'semaim-reference://'
+
+_KIND_FIXES = {
+    'detector': 'it is a detector checkpoint (mmdet); pre-training needs a '
+    'SemAIM pre-training checkpoint (work_dirs/.../iter_N.pth)',
+    'segmentor': 'it is a segmentor checkpoint (mmseg); pre-training needs a '
+    'SemAIM pre-training checkpoint',
+    'classifier': 'it is a classifier (fine-tuning) checkpoint; pre-training '
+    'needs a SemAIM pre-training checkpoint',
+    'backbone': 'it holds a bare backbone (semaim_to_backbone output); '
+    'pre-training needs the full SemAIM checkpoint',
+    'timm-vit': 'it is a timm ViT; pre-training needs a SemAIM checkpoint',
+}
+
+
+@CheckpointLoader.register_scheme(prefixes=REFERENCE_SCHEME, force=True)
+def load_reference_checkpoint(filename: str, map_location=None) -> dict:
+    """``semaim-reference://PATH``: the authors' checkpoint at PATH as a
+    SemAIM state dict (:func:`semaim_mm.checkpoints.reference_to_semaim`;
+    its blur buffer was checked against the model by
+    :func:`check_checkpoint_kind`)."""
+    path = filename[len(REFERENCE_SCHEME):]
+    sd = state_dict_of(read_checkpoint(path, source='load_from'))
+    return dict(state_dict=reference_to_semaim(sd, blur=False),
+                meta=dict(converted_from=path))
+
+
+def kind_problem(kind: str, resume: bool) -> Optional[str]:
+    """Why a checkpoint of ``kind`` (:func:`detect_format`) cannot start
+    SemAIM pre-training, or None. The authors' checkpoint is fine for
+    ``load_from`` (converted on the fly), not for ``--resume`` (its optimizer
+    state is in their parameter order)."""
+    if kind == 'semaim' or (kind == 'reference' and not resume):
+        return None
+    if kind == 'reference':
+        return ("it is an authors' reference (skyoux/SemAIM) checkpoint, "
+                'whose optimizer state cannot be resumed here: start from its'
+                ' weights with load_from=PATH (no --resume; converted on the '
+                'fly) or convert it: python tools/model_converters/'
+                'semaim_reference.py IN OUT')
+    return _KIND_FIXES.get(kind, 'its keys match no known layout (expected '
+                           'backbone.layers.* and neck.blocks.*)')
+
+
+def peek_state_dict(path: str) -> Optional[dict]:
+    """The state dict of ``path`` (memory-mapped, weights only), or None if
+    torch cannot read it that way (mmengine then reports it itself)."""
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True,
-                          mmap=True)
-    except Exception:  # let mmengine report unreadable files itself
-        return
-    sd = ckpt.get('state_dict', ckpt.get('model', ckpt)) \
-        if isinstance(ckpt, dict) else {}
-    kind = detect_format(sd) if isinstance(sd, dict) else 'unknown'
-    if kind == 'semaim':
-        return
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location='cpu', weights_only=True,
+                              mmap=True)
+    except Exception:
+        return None
+    return state_dict_of(ckpt) if isinstance(ckpt, dict) else {}
+
+
+def check_checkpoint_kind(path: str, model, resume: bool) -> Optional[str]:
+    """Raise :class:`CheckpointCheckError` when ``path`` holds weights of the
+    wrong kind for ``model`` (checked for SemAIM pre-training models only:
+    those whose own keys are of the ``semaim`` format). For an authors'
+    checkpoint the blur buffer must match the model's RGB target blur.
+    Returns the checkpoint's format, None when not checked."""
+    if detect_format(model.state_dict()) != 'semaim' or not osp.isfile(path):
+        return None
+    sd = peek_state_dict(path)
+    if sd is None:
+        return None
+    kind = detect_format(sd)
     what = '--resume' if resume else 'load_from'
-    fixes = {
-        'reference': 'it is an authors\' reference (skyoux/SemAIM) '
-        'checkpoint; convert it first: python '
-        'tools/model_converters/semaim_reference.py IN OUT',
-        'detector': 'it is a detector checkpoint (mmdet); pre-training '
-        'needs a SemAIM pre-training checkpoint (work_dirs/.../iter_N.pth)',
-        'segmentor': 'it is a segmentor checkpoint (mmseg); pre-training '
-        'needs a SemAIM pre-training checkpoint',
-        'classifier': 'it is a classifier (fine-tuning) checkpoint; '
-        'pre-training needs a SemAIM pre-training checkpoint',
-        'backbone': 'it holds a bare backbone (semaim_to_backbone output); '
-        'pre-training needs the full SemAIM checkpoint',
-        'timm-vit': 'it is a timm ViT; pre-training needs a SemAIM '
-        'checkpoint (convert with semaim_mm.converters if intended)',
-    }
-    fix = fixes.get(kind, 'its keys match no known layout (expected '
-                    'backbone.layers.* and neck.blocks.*)')
-    raise CheckpointCheckError(
-        f'{what}={path!r} cannot be used for SemAIM pre-training: {fix}.')
+    problem = kind_problem(kind, resume)
+    if problem is not None:
+        raise CheckpointCheckError(
+            f'{what}={path!r} cannot be used for SemAIM pre-training: '
+            f'{problem}.')
+    target = getattr(model, 'target_generator', None)
+    if kind == 'reference' and BLUR_KEY in sd and hasattr(target, 'kernel'):
+        try:
+            check_reference_blur(sd[BLUR_KEY], target.kernel)
+        except ValueError as e:
+            raise CheckpointCheckError(f'load_from={path!r}: {e}') from None
+    return kind
 
 
 def _state_is_finite(model) -> Optional[str]:
@@ -223,7 +276,15 @@ class SafeCheckpointHook(CheckpointHook):
                 '://' not in str(load_from):
             model = runner.model.module if is_model_wrapper(
                 runner.model) else runner.model
-            check_checkpoint_kind(load_from, model, bool(runner._resume))
+            kind = check_checkpoint_kind(load_from, model,
+                                         bool(runner._resume))
+            if kind == 'reference':
+                runner._load_from = REFERENCE_SCHEME + load_from
+                print_log(
+                    f"load_from={load_from!r} is an authors' (skyoux/SemAIM) "
+                    'checkpoint: loading it converted to this project\'s '
+                    'keys (semaim_mm.checkpoints.reference_to_semaim).',
+                    logger='current')
 
     @staticmethod
     def _read_last(work_dir: str) -> Optional[str]:

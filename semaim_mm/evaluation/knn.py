@@ -9,8 +9,8 @@ Pieces:
 
 * :func:`knn_classify` - the pure computation (tensors in, accuracies out).
 * :func:`gather_features` - rank-local features -> the full set on every
-  rank, with :func:`mmengine.dist.all_gather` (padded to equal length, then
-  re-ordered by dataset index so the bank does not depend on world size).
+  rank, with :func:`mmengine.dist.all_gather_object` (re-ordered by dataset
+  index so the bank does not depend on world size).
 * :func:`extract_features` - run a backbone over a dataset shard.
 * :class:`KNNAccuracy` - an mmengine metric (mmpretrain ``METRICS``):
   ``process`` collects query features, the bank is given with
@@ -95,30 +95,18 @@ def gather_features(feats: Tensor, labels: Tensor,
                     indices: Tensor) -> Tuple[Tensor, Tensor]:
     """Gather rank-local (feats, labels, dataset indices) onto every rank.
 
-    Uses :func:`mmengine.dist.all_gather` (shapes are padded to the largest
-    shard, then trimmed); duplicates are dropped and the result is sorted by
-    dataset index, so it equals a single-process extraction.
+    Uses :func:`mmengine.dist.all_gather_object` (shards of any length);
+    duplicates (samplers pad the last shard) are dropped and the result is
+    sorted by dataset index, so it equals a single-process extraction.
     """
     if dist.get_world_size() == 1:
         order = torch.argsort(indices)
         return feats[order], labels[order]
-    n = torch.tensor([feats.shape[0]], dtype=torch.long)
-    sizes = [int(s) for s in dist.all_gather(n)]
-    m = max(sizes)
-
-    def pad(t: Tensor) -> Tensor:
-        out = t.new_zeros((m, *t.shape[1:]))
-        out[:t.shape[0]] = t
-        return out
-
-    all_f = dist.all_gather(pad(feats.float().contiguous()))
-    all_l = dist.all_gather(pad(labels.long()))
-    all_i = dist.all_gather(pad(indices.long()))
-    f = torch.cat([x[:s] for x, s in zip(all_f, sizes)])
-    lab = torch.cat([x[:s] for x, s in zip(all_l, sizes)])
-    idx = torch.cat([x[:s] for x, s in zip(all_i, sizes)])
-    uniq, first = _unique_first(idx)
-    return f[first], lab[first]
+    shards = dist.all_gather_object(
+        (feats.float().cpu(), labels.long().cpu(), indices.long().cpu()))
+    f, lab, idx = (torch.cat(parts) for parts in zip(*shards))
+    _, first = _unique_first(idx)
+    return f[first].to(feats.device), lab[first].to(labels.device)
 
 
 def _unique_first(idx: Tensor) -> Tuple[Tensor, Tensor]:
@@ -244,7 +232,7 @@ class KNNAccuracy(BaseMetric):
     Query features come from ``process``: each data sample (dict or
     ``DataSample``) must carry a feature under ``feat_key`` (default
     ``'feat'``) and ``gt_label``. The labelled bank is given by
-    :meth:`set_bank` (rank-local shards are gathered with ``all_gather``).
+    :meth:`set_bank` (rank-local shards are gathered, :func:`gather_features`).
     Query results are collected across ranks by mmengine's ``BaseMetric``.
 
     Args:

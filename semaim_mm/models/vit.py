@@ -4,7 +4,7 @@ attention (causal on the fast path, explicit masks on the reference path).
 Parameter names equal mmpretrain's ``VisionTransformer`` (``layers.i.ln1``,
 ``layers.i.attn.qkv``, ``layers.i.ffn.layers.0.0``, ``ln1``, ...), so a
 pre-trained encoder loads into it for fine-tuning; see
-:mod:`semaim_mm.converters` for the documented key differences.
+:mod:`semaim_mm.checkpoints` for the documented key differences.
 """
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
@@ -21,21 +21,25 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..checkpoints import load_encoder_into
 from .attention import FastPath, ReferencePath, SelfAttention
 
 
 @contextmanager
 def random_init_first(module: BaseModule) -> Iterator[Optional[dict]]:
-    """Yield ``module``'s ``init_cfg`` if it is ``Pretrained`` (else None),
-    with ``init_cfg`` cleared inside the block, so that ``init_weights``
+    """Yield ``module``'s ``Pretrained`` init config (else None), with it
+    removed from ``init_cfg`` inside the block, so that ``init_weights``
     there initialises every parameter randomly; the caller then loads the
-    checkpoint itself and checks its keys (the det/seg backbones)."""
+    checkpoint itself and checks its keys."""
     cfg = module.init_cfg
-    pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+    cfgs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg] if cfg \
+        else []
+    pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
     if pretrained:
-        module.init_cfg = None
+        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        module.init_cfg = others or None
     try:
-        yield cfg if pretrained else None
+        yield pretrained[-1] if pretrained else None
     finally:
         module.init_cfg = cfg
 
@@ -132,7 +136,20 @@ class SemAIMViT(VisionTransformer):
             (``torch.utils.checkpoint``, non-reentrant) instead of storing
             its activations: less memory, about one more forward of cost.
             Only where autograd records (no effect on the similarity pass).
+        learnable_pos_embed: train the position embedding (fine-tuning, as
+            mmpretrain's ``VisionTransformer``); pre-training keeps the fixed
+            sin-cos table (False).
+        frozen_stages: freeze the patch embedding, position embedding, CLS
+            token and the first N blocks (all of them: also the final norms;
+            linear probing), as mmpretrain's ``VisionTransformer``.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH[, prefix=...])``
+            loads the encoder of any checkpoint that holds one
+            (:meth:`load_pretrained`), strictly.
     """
+    # Keys a checkpoint may lack: the GAP norm of out_type='avg_featmap'.
+    checkpoint_new_keys: Tuple[str, ...] = (r'ln2\.', )
+    # Keys it may have unused: ln1 without final_norm, a GAP classifier's ln2.
+    checkpoint_unused_keys: Tuple[str, ...] = (r'ln[12]\.', )
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
             embed_dims=192, num_layers=12, num_heads=3,
@@ -166,6 +183,8 @@ class SemAIMViT(VisionTransformer):
                  out_type: str = 'raw',
                  interpolate_mode: str = 'bicubic',
                  grad_checkpointing: bool = False,
+                 learnable_pos_embed: bool = False,
+                 frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None) -> None:
         size = (img_size, img_size) if isinstance(img_size, int) else tuple(
             img_size)
@@ -190,6 +209,7 @@ class SemAIMViT(VisionTransformer):
             final_norm=final_norm,
             out_type=out_type,
             with_cls_token=True,
+            frozen_stages=frozen_stages,
             interpolate_mode=interpolate_mode,
             init_cfg=init_cfg)
         self.in_channels = in_channels
@@ -207,16 +227,36 @@ class SemAIMViT(VisionTransformer):
                 qkv_bias=qkv_bias,
                 norm_cfg=norm_cfg) for i in range(self.num_layers)
         ])
-        # Fixed, not learned (MAE / SemAIM).
-        self.pos_embed.requires_grad = False
+        # Fixed, not learned, in pre-training (MAE / SemAIM).
+        self.pos_embed.requires_grad = learnable_pos_embed
         self.pos_embed.data.copy_(
             sincos_pos_embed(self.patch_resolution, self.embed_dims))
+        if frozen_stages > 0:  # the blocks above replaced the frozen ones
+            self._freeze_stages()
 
     def init_weights(self) -> None:
-        super().init_weights()
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            return
+        """Random initialisation, then, with a ``Pretrained`` ``init_cfg``,
+        the encoder from its checkpoint (:meth:`load_pretrained`)."""
+        with random_init_first(self) as pretrained:
+            super().init_weights()
+            self.init_random_weights()
+        if pretrained:
+            self.load_pretrained(pretrained.get('checkpoint'),
+                                 pretrained.get('prefix'))
+
+    def load_pretrained(self, checkpoint, prefix: Optional[str] = None
+                        ) -> Tuple[List[str], List[str]]:
+        """Load the encoder of any checkpoint that holds one (a path or a
+        loaded dict; :func:`semaim_mm.checkpoints.load_encoder_state_dict`),
+        strictly: only :attr:`checkpoint_new_keys` may be missing, only
+        :attr:`checkpoint_unused_keys` unexpected. Returns (missing,
+        unexpected)."""
+        return load_encoder_into(self, checkpoint, prefix,
+                                 self.checkpoint_new_keys,
+                                 self.checkpoint_unused_keys)
+
+    def init_random_weights(self) -> None:
+        """MAE's initialisation: sin-cos positions, Xavier projections."""
         self.pos_embed.data.copy_(
             sincos_pos_embed(self.patch_resolution, self.embed_dims))
         w = self.patch_embed.projection.weight.data

@@ -19,18 +19,10 @@ zero-padded at the bottom/right (``pad_to_patch``), as mmseg's ViT does.
 from typing import Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
-from mmengine.logging import MMLogger
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from semaim_mm.converters import load_backbone_state_dict, resize_pos_embed
-from semaim_mm.models.vit import SemAIMViT, random_init_first
-
-# Keys a pre-training checkpoint has that this backbone does not use: the
-# encoder's final norm ``ln1`` when ``final_norm=False`` (the default: the
-# pyramid reads un-normalised block outputs, as MAE/BEiT segmentation), and
-# ``ln2`` of a fine-tuned classifier with global average pooling.
-UNUSED_CHECKPOINT_KEYS = ('ln1.weight', 'ln1.bias', 'ln2.weight', 'ln2.bias')
+from semaim_mm.models.vit import SemAIMViT
 
 
 @MODELS.register_module()
@@ -52,9 +44,11 @@ class SemAIMViTSeg(SemAIMViT):
             loads a SemAIM pre-training checkpoint, the authors' reference
             checkpoint, a ``tools/model_converters/semaim_to_backbone.py``
             output, a classifier/segmentor checkpoint (``prefix``, e.g.
-            ``'backbone.'``) or a timm ViT; the position embedding is
-            interpolated to ``img_size``'s grid. Any missing key, and any
-            unexpected key other than :data:`UNUSED_CHECKPOINT_KEYS`, is an
+            ``'backbone.'``) or a timm ViT, through the encoder's strict
+            loader (:meth:`SemAIMViT.load_pretrained`); the position
+            embedding is interpolated to ``img_size``'s grid by the inherited
+            load hook. Any missing key, and any unexpected key other than the
+            unused final norms (``ln1``, a GAP classifier's ``ln2``), is an
             error.
     """
 
@@ -89,38 +83,6 @@ class SemAIMViTSeg(SemAIMViT):
             interpolate_mode=interpolate_mode,
             init_cfg=init_cfg)
         self.pad_to_patch = pad_to_patch
-
-    # --- weights -----------------------------------------------------------
-    def init_weights(self) -> None:
-        """Random initialisation of everything, then, with a ``Pretrained``
-        ``init_cfg``, the checkpoint, strictly (:meth:`load_pretrained`)."""
-        with random_init_first(self) as pretrained:
-            super().init_weights()
-        if pretrained:
-            self.load_pretrained(pretrained['checkpoint'],
-                                 pretrained.get('prefix'))
-
-    def load_pretrained(self, path: str, prefix: Optional[str] = None
-                        ) -> Tuple[list, list]:
-        """Load encoder weights from ``path`` (see class doc); returns the
-        (missing, unexpected) keys, which are the documented ones only."""
-        sd, kind = load_backbone_state_dict(path, prefix)
-        if 'pos_embed' in sd and sd['pos_embed'].shape != self.pos_embed.shape:
-            sd['pos_embed'] = resize_pos_embed(
-                sd['pos_embed'], self.patch_resolution,
-                self.num_extra_tokens, self.interpolate_mode)
-        missing, unexpected = self.load_state_dict(sd, strict=False)
-        bad_missing = list(missing)
-        bad_unexpected = [k for k in unexpected
-                          if k not in UNUSED_CHECKPOINT_KEYS]
-        if bad_missing or bad_unexpected:
-            raise KeyError(
-                f'{path} does not match the SemAIM backbone: missing '
-                f'{bad_missing[:8]}, unexpected {bad_unexpected[:8]}')
-        MMLogger.get_current_instance().info(
-            f'SemAIMViTSeg: loaded {len(sd) - len(unexpected)} tensors from '
-            f'{path} ({kind}); unused: {sorted(unexpected)}')
-        return list(missing), list(unexpected)
 
     # --- forward -----------------------------------------------------------
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:

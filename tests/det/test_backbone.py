@@ -6,8 +6,8 @@ import torch
 
 from mmpretrain.models.utils import resize_pos_embed  # noqa: E402
 
-from semaim_mm.det import SemAIMViTDet, window_partition, window_unpartition  # noqa: E402
-from semaim_mm.det.backbone import relative_table  # noqa: E402
+from semaim_mm.det import SemAIMViTDet  # noqa: E402
+from semaim_mm.det.backbone import decomposed_rel_pos_bias  # noqa: E402
 
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
 
@@ -107,24 +107,32 @@ def test_window_padding_non_multiple():
     assert torch.equal(changed, expected)
 
 
-@pytest.mark.parametrize('hw', [(5, 7), (4, 4), (14, 3)])
-def test_window_partition_roundtrip(hw):
-    x = torch.randn(2, *hw, 3)
-    win, padded = window_partition(x, 2)
-    assert padded == (hw[0] + hw[0] % 2, hw[1] + hw[1] % 2)
-    assert win.shape == (2 * padded[0] * padded[1] // 4, 4, 3)
-    assert torch.equal(window_unpartition(win, 2, padded, hw), x)
-
-
-def test_relative_table_offsets():
-    L, d = 5, 3
-    table = torch.randn(2 * L - 1, d)
-    rel = relative_table(table, L, L)
-    for i in range(L):
-        for k in range(L):
-            assert torch.equal(rel[i, k], table[i - k + L - 1])
-    # another length: resampled to 2 * 7 - 1 rows
-    assert relative_table(table, 7, 7).shape == (7, 7, d)
+@pytest.mark.parametrize('hw', [(3, 3), (4, 2)])
+def test_relative_bias_offsets(hw):
+    """bias[(i, j), (k, l)] = q_ij . Rh[i - k] + q_ij . Rw[j - l] (tables
+    indexed from offset -(L-1)), and equals mmpretrain's
+    add_decomposed_rel_pos on zero scores."""
+    from mmpretrain.models.backbones.vit_sam import add_decomposed_rel_pos
+    H, W = hw
+    d = 3
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 2, H * W, d, generator=g)
+    rh = torch.randn(2 * H - 1, d, generator=g)
+    rw = torch.randn(2 * W - 1, d, generator=g)
+    bias = decomposed_rel_pos_bias(q, rh, rw, (H, W))
+    assert bias.shape == (2, 2, H * W, H * W)
+    for i in range(H):
+        for j in range(W):
+            for k in range(H):
+                for m in range(W):
+                    want = q[:, :, i * W + j] @ (rh[i - k + H - 1] +
+                                                 rw[j - m + W - 1])
+                    torch.testing.assert_close(
+                        bias[:, :, i * W + j, k * W + m], want)
+    upstream = add_decomposed_rel_pos(
+        torch.zeros(4, H * W, H * W), q.reshape(4, H * W, d), rh, rw,
+        (H, W), (H, W))
+    torch.testing.assert_close(bias.reshape(4, H * W, H * W), upstream)
 
 
 def test_pos_embed_interpolation():

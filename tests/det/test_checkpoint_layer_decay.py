@@ -7,7 +7,7 @@ import torch
 
 from mmengine.registry import DefaultScope  # noqa: E402
 
-from semaim_mm.converters import semaim_to_backbone  # noqa: E402
+from semaim_mm.checkpoints import semaim_to_backbone  # noqa: E402
 from semaim_mm.det import (DROPPED_KEYS, SemAIMLayerDecayOptimizerConstructor,  # noqa: E402
                            SemAIMViTDet, is_new_key)
 

@@ -162,7 +162,8 @@ def test_tiny_pretraining_checkpoint_initialises_tiny_detector(tmp_path):
     assert det.model.backbone.init_cfg.checkpoint.endswith(
         'semaim_vit-tiny-p8_fashion-mosaic/iter_600.pth')
     backbone = build('MODELS', det.model.backbone)
-    new = backbone.load_pretrained(str(ckpt))
+    new, unused = backbone.load_pretrained(str(ckpt))
     assert new and all(map(is_new_key, new))
+    assert unused == []
     assert torch.equal(backbone.layers[2].attn.qkv.weight,
                        semaim.backbone.layers[2].attn.qkv.weight)

@@ -46,23 +46,25 @@ def test_pretrained_init_cfg_with_prefix(mmseg_scope, semaim_ckpt):
               'patch_embed.projection.weight', 'cls_token'):
         torch.testing.assert_close(got[k], sd['backbone.' + k])
     # 7x7 pre-training grid interpolated to 8x8
-    from semaim_mm.converters import resize_pos_embed
+    from semaim_mm.checkpoints import resize_pos_embed
     assert got['pos_embed'].shape == (1, 65, 128)
     torch.testing.assert_close(
         got['pos_embed'], resize_pos_embed(sd['backbone.pos_embed'], (8, 8)))
 
 
 def test_only_documented_keys_left(mmseg_scope, semaim_ckpt):
-    from semaim_mm.seg.backbone import UNUSED_CHECKPOINT_KEYS
+    import re
+    from semaim_mm.seg.backbone import SemAIMViTSeg
     path, _ = semaim_ckpt
     missing, unexpected = _seg_backbone(None).load_pretrained(path)
     assert missing == []
     assert sorted(unexpected) == ['ln1.bias', 'ln1.weight']
-    assert set(unexpected) <= set(UNUSED_CHECKPOINT_KEYS)
+    assert all(any(re.match(p, k) for p in
+                   SemAIMViTSeg.checkpoint_unused_keys) for k in unexpected)
 
 
 def test_reference_and_backbone_formats(mmseg_scope, semaim_ckpt, tmp_path):
-    from semaim_mm.converters import semaim_to_backbone, semaim_to_reference
+    from semaim_mm.checkpoints import semaim_to_backbone, semaim_to_reference
     path, sd = semaim_ckpt
     ref = tmp_path / 'ref.pth'
     torch.save(dict(model=semaim_to_reference(sd)), ref)
@@ -89,3 +91,25 @@ def test_bad_checkpoints_are_errors(mmseg_scope, semaim_ckpt, tmp_path):
                                 'roi_head.x': torch.zeros(1)}), det)
     with pytest.raises(ValueError, match='detector'):
         _seg_backbone(None).load_pretrained(str(det))
+
+
+def test_authors_checkpoint_and_empty_path(mmseg_scope, semaim_reference):
+    from mmseg.registry import MODELS
+
+    from semaim_mm.checkpoints import load_encoder_state_dict
+    path = osp.join(semaim_reference, 'main_pretrain_ddp.pth')
+    cfg = dict(type='SemAIMViTSeg', arch=dict(
+        embed_dims=64, num_layers=4, num_heads=2, feedforward_channels=256),
+        img_size=224, patch_size=16, out_indices=(1, 3))
+    m = MODELS.build(dict(cfg, init_cfg=dict(type='Pretrained',
+                                             checkpoint=path)))
+    m.init_weights()
+    enc, _ = load_encoder_state_dict(path)
+    got = m.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in enc.items() if k in got)
+    assert set(enc) - set(got) == {'ln1.weight', 'ln1.bias'}  # final_norm off
+    m = MODELS.build(dict(cfg, init_cfg=dict(type='Pretrained',
+                                             checkpoint='')))
+    with pytest.raises(FileNotFoundError,
+                       match='model.backbone.init_cfg.checkpoint is empty'):
+        m.init_weights()

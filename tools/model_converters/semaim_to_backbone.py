@@ -11,20 +11,25 @@ import argparse
 
 import torch
 
-from semaim_mm.converters import load_state_dict, semaim_to_backbone
+from semaim_mm.checkpoints import (read_checkpoint, semaim_to_backbone,
+                                   state_dict_of)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='SemAIM (or reference) checkpoint')
+    parser.add_argument('src', help="SemAIM (or the authors') checkpoint")
     parser.add_argument('dst', help='output backbone checkpoint')
     parser.add_argument('--grid', type=int, nargs=2, metavar=('H', 'W'),
                         help='patch grid to interpolate pos_embed to')
     parser.add_argument('--trusted', action='store_true',
                         help='allow arbitrary pickled objects in SRC')
     args = parser.parse_args()
-    sd = semaim_to_backbone(
-        load_state_dict(args.src, trusted=args.trusted), args.grid)
+    try:
+        sd = semaim_to_backbone(
+            state_dict_of(read_checkpoint(args.src, args.trusted, 'SRC')),
+            args.grid)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        raise SystemExit(f'error: {e.args[0] if e.args else e}')
     torch.save(dict(state_dict=sd, meta=dict(converted_from=args.src)),
                args.dst)
     print(f'wrote {args.dst} ({len(sd)} tensors)')

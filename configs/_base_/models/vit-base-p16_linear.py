@@ -1,4 +1,5 @@
-# ViT-B/16 linear probe on a frozen SemAIM encoder: BatchNorm without affine
+# ViT-B/16 linear probe on a frozen SemAIM encoder (SemAIMViT: the encoder's
+# strict loader, see vit-base-p16_finetune.py): BatchNorm without affine
 # (ClsBatchNormNeck) + Linear. Feature: the CLS token after the final norm
 # (out_type='cls_token', paper) or the average of the patch tokens
 # (out_type='avg_featmap'; see the *_gap configs). In masked pre-training CLS
@@ -7,7 +8,7 @@ pretrained = ''
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='VisionTransformer',
+        type='SemAIMViT',
         arch='base',
         img_size=224,
         patch_size=16,
