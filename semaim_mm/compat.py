@@ -11,10 +11,10 @@ numpy aliases           ``import semaim_mm``        mmdet / mmcv / mmpretrain
 (``np.float`` ...,      (:func:`apply`)             call them from their own
 ``np.in1d``,                                        modules, at any time
 ``np.trapz``)
-``torch`` safe globals  ``import semaim_mm``        every ``torch.load`` of an
-for mmengine            (:func:`apply`)             mmengine checkpoint (resume,
-checkpoints                                         ``load_from``, tools) reads
-                                                    these objects
+``torch`` safe globals  ``import semaim_mm``        every ``torch.load`` of
+for mmengine            (:func:`apply`)             an mmengine checkpoint
+checkpoints                                         (resume, ``load_from``,
+                                                    tools) reads them
 mmengine CPU DDP        by the tools, only with     mmengine's own
 (gloo, no               ``--launcher`` != none      ``init_dist`` /
 ``device_ids``)         (:func:`patch_mmengine_     ``Runner.wrap_model`` make

@@ -15,6 +15,7 @@ truncated image is an error naming the file.
 """
 import os.path as osp
 import sys
+import warnings
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from .datasets.checks import DataCheckError, check_dataset_cfg
@@ -37,6 +38,12 @@ TOOL_CHECKPOINTS = {
 LOADERS = ('LoadImageFromFile', 'mmdet.LoadImageFromFile',
            'mmseg.LoadImageFromFile', 'mmpretrain.LoadImageFromFile',
            'mmcv.LoadImageFromFile')
+
+
+# mmengine 0.10.7 imports pkg_resources to resolve mmdet:: / mmseg:: base
+# configs; setuptools' deprecation notice about that is not the user's to fix.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                        category=UserWarning)
 
 
 class PreflightError(ValueError):
@@ -98,8 +105,8 @@ def check_checkpoint(path: str, kinds: Optional[Sequence[str]],
                              '; pass a complete checkpoint')
     kind = checkpoint_kind(path) if kinds else None
     if kind is not None and kind not in kinds:
-        raise PreflightError(f'checkpoint {path!r}: {kind_mismatch(kind, what)}'
-                             ' (see docs/evaluation.md)')
+        raise PreflightError(f'checkpoint {path!r}: '
+                             f'{kind_mismatch(kind, what)}')
 
 
 def check_amp_device(cfg) -> None:

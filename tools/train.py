@@ -1,4 +1,5 @@
-"""Train any mmpretrain / mmdet / mmseg config of this project (mmengine Runner).
+"""Train any mmpretrain / mmdet / mmseg config of this project (mmengine
+Runner).
 
 The registry scope comes from the config's ``default_scope``; ``semaim_mm`` is
 imported first so its modules and version shims are in place. Before anything
@@ -188,6 +189,8 @@ def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     preflight(cfg, tool='train', strict=args.strict_data)
+    if args.resume == 'auto' and not osp.isdir(cfg.work_dir):
+        resume_checkpoint(cfg.work_dir)  # a typo: fail before creating it
     lock = WorkDirLock(cfg.work_dir)
     if args.preflight_only:
         if os.environ.get('NODE_RANK', '0') == '0':  # other nodes start later
