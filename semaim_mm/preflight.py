@@ -75,6 +75,18 @@ def run_tool(main: Callable[[], Any]) -> Any:
         raise SystemExit(1)
 
 
+def add_preflight_arguments(parser, checks: str, launcher: str) -> None:
+    """The tools' ``--strict-data`` and ``--preflight-only`` switches."""
+    parser.add_argument(
+        '--strict-data', action='store_true',
+        help='COCO boxes of zero/negative size or outside their image are '
+        'an error (default: a warning naming them)')
+    parser.add_argument(
+        '--preflight-only', action='store_true',
+        help=f'run the checks ({checks}) and exit; {launcher} runs this '
+        'first')
+
+
 def model_checkpoint_kind(cfg) -> Optional[Tuple[str, str]]:
     """(kind, what) of the checkpoint that ``tools/test.py`` needs for the
     config's model, or None when any will do."""

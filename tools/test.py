@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 
 import semaim_mm  # noqa: F401  (registers modules, applies compat shims)
 from semaim_mm.engine import build_runner
-from semaim_mm.preflight import preflight, run_tool
+from semaim_mm.preflight import add_preflight_arguments, preflight, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,14 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='dump the metrics (and predictions) to this pickle')
-    parser.add_argument(
-        '--strict-data', action='store_true',
-        help='COCO boxes of zero/negative size or outside their image are '
-        'an error (default: a warning naming them)')
-    parser.add_argument(
-        '--preflight-only', action='store_true',
-        help='run the checks (data, annotations, checkpoint) and exit; '
-        'tools/dist_test.sh runs this first')
+    add_preflight_arguments(parser, 'data, annotations, checkpoint',
+                            'tools/dist_test.sh')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -66,7 +60,8 @@ def main() -> None:
     if args.out:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+        cfg.test_evaluator.append(
+            dict(type='DumpResults', out_file_path=args.out))
     metrics = build_runner(cfg).test()
     print({k: float(v) if hasattr(v, '__float__') else v
            for k, v in (metrics or {}).items()})

@@ -19,7 +19,8 @@ from semaim_mm.engine import (WorkDirLock, build_runner,
                               find_complete_checkpoint, launch_rank,
                               resume_checkpoint)
 from semaim_mm.engine.schedule import rescale
-from semaim_mm.preflight import PreflightError, preflight, run_tool
+from semaim_mm.preflight import (PreflightError, add_preflight_arguments,
+                                 preflight, run_tool)
 
 AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
@@ -59,14 +60,9 @@ def parse_args() -> argparse.Namespace:
         '--log-level', choices=['DEBUG', 'INFO', 'WARNING'],
         help="the config's log_level; DEBUG prints mmengine's full "
         'environment, config and per-parameter optimizer options')
-    parser.add_argument(
-        '--strict-data', action='store_true',
-        help='COCO boxes of zero/negative size or outside their image are '
-        'an error (default: a warning naming them)')
-    parser.add_argument(
-        '--preflight-only', action='store_true',
-        help='run the checks (data, checkpoint, device, work-dir lock, '
-        'resume) and exit; tools/dist_train.sh runs this first')
+    add_preflight_arguments(
+        parser, 'data, checkpoint, device, work-dir lock, resume',
+        'tools/dist_train.sh')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, xxx=yyy format; changing '
