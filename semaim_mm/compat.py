@@ -1,8 +1,28 @@
 """Version shims for the pinned OpenMMLab stack on current torch / numpy.
 
-Every shim names the upstream versions it covers. :func:`apply` runs once when
-``semaim_mm`` is imported; each shim is idempotent and tested in
-``tests/test_compat.py``.
+Every shim names the upstream versions it covers and is tested in
+``tests/foundation/test_compat.py``. The global patches that remain, and why
+they are global:
+
+======================  ==========================  ==========================
+patch                   applied                     why global
+======================  ==========================  ==========================
+numpy aliases           ``import semaim_mm``        mmdet / mmcv / mmpretrain
+(``np.float`` ...,      (:func:`apply`)             call them from their own
+``np.in1d``,                                        modules, at any time
+``np.trapz``)
+``torch`` safe globals  ``import semaim_mm``        every ``torch.load`` of
+for mmengine            (:func:`apply`)             an mmengine checkpoint
+checkpoints                                         (resume, ``load_from``,
+                                                    tools) reads them
+mmengine CPU DDP        by the tools, only with     mmengine's own
+(gloo, no               ``--launcher`` != none      ``init_dist`` /
+``device_ids``)         (:func:`patch_mmengine_     ``Runner.wrap_model`` make
+                        cpu_dist`)                  the calls
+======================  ==========================  ==========================
+
+Atomic checkpoint writes are no patch: ``SafeCheckpointHook`` saves to a
+temporary name and renames (``semaim_mm/engine/checkpoint.py``).
 """
 import pickle
 import warnings
@@ -111,10 +131,12 @@ def patch_torch_load_allowlist() -> bool:
 # machine without a GPU. Without CUDA we initialise the gloo backend instead.
 # Its ``Runner.wrap_model`` also always passes ``device_ids=[LOCAL_RANK]`` to
 # DDP, which torch rejects for CPU modules: they get ``device_ids=None``.
-# Together these make ``tools/dist_train.sh CONFIG 2`` run on CPUs.
+# Together these make ``tools/dist_train.sh CONFIG 2`` run on CPUs. Applied by
+# the tools (train.py, test.py, knn_eval.py) when a launcher is given.
 
 
 def patch_mmengine_cpu_dist() -> bool:
+    """Let mmengine's distributed launch and DDP wrapping run on CPUs."""
     from mmengine.dist import utils as dist_utils
     original = dist_utils._init_dist_pytorch
     if getattr(original, '_semaim_cpu_patch', False):
@@ -141,84 +163,9 @@ def patch_mmengine_cpu_dist() -> bool:
     return True
 
 
-# --- mmengine atomic checkpoint writes -------------------------------------------
-# mmengine 0.10.x ``save_checkpoint`` (runner/checkpoint.py) writes the bytes
-# straight into the final file (``LocalBackend.put`` -> ``open(path, 'wb')``), so
-# a process killed while saving leaves a truncated ``iter_N.pth`` that
-# ``last_checkpoint`` may already name. For local paths we write a temporary
-# file in the same directory, fsync it, ``os.replace`` it onto the final name
-# (atomic on POSIX) and fsync the directory. Remote backends (``s3://``,
-# ``pavi://``, ...) keep upstream behaviour. Covers mmengine 0.10.0-0.10.7.
-
-TMP_MARK = '.tmp-'
-
-
-def atomic_write_bytes(path: str, write: Callable[[Any], None]) -> None:
-    """Write ``path`` atomically: ``write(f)`` fills a temporary file in the
-    same directory, which is fsynced and renamed onto ``path``."""
-    import os
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path)) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix='.' + os.path.basename(path) + TMP_MARK)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; match open()
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some file systems refuse fsync on directories
-        pass
-
-
-def _is_local_path(filename: str) -> bool:
-    return '://' not in str(filename)
-
-
-def patch_mmengine_atomic_save() -> bool:
-    from mmengine.runner import checkpoint as ckpt_mod
-    from mmengine.runner import runner as runner_mod
-    import mmengine.runner as runner_pkg
-    original = ckpt_mod.save_checkpoint
-    if getattr(original, '_semaim_atomic', False):
-        return True
-
-    def save_checkpoint(checkpoint, filename, file_client_args=None,
-                        backend_args=None):
-        if (file_client_args is not None or backend_args is not None
-                or not _is_local_path(filename)):
-            return original(checkpoint, filename, file_client_args,
-                            backend_args)
-        atomic_write_bytes(str(filename),
-                           lambda f: torch.save(checkpoint, f))
-
-    save_checkpoint._semaim_atomic = True
-    save_checkpoint.__doc__ = original.__doc__
-    save_checkpoint.__wrapped__ = original
-    for mod in (ckpt_mod, runner_mod, runner_pkg):
-        mod.save_checkpoint = save_checkpoint
-    return True
-
-
 def apply() -> Dict[str, bool]:
-    """Apply every shim once; returns which shims did something."""
+    """Apply the import-time shims once; returns which did something."""
     if not _APPLIED:
         _APPLIED['numpy_aliases'] = bool(patch_numpy_aliases())
         _APPLIED['torch_load_allowlist'] = patch_torch_load_allowlist()
-        _APPLIED['mmengine_cpu_dist'] = patch_mmengine_cpu_dist()
-        _APPLIED['mmengine_atomic_save'] = patch_mmengine_atomic_save()
     return dict(_APPLIED)

@@ -10,6 +10,9 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}"
+# Pre-flight once, before the ranks start: a user mistake is one line
+# and exit status 1, not a traceback per rank from torchrun.
+"$PYTHON" "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --preflight-only "${@:4}"
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \

@@ -11,6 +11,9 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}"
+# Pre-flight once, before the ranks start: a user mistake is one line
+# and exit status 1, not a traceback per rank from torchrun.
+NODE_RANK="$NODE_RANK" "$PYTHON" "$(dirname "$0")/train.py" "$CONFIG" --preflight-only "${@:3}"
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \

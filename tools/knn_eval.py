@@ -33,6 +33,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 MMLogger.get_instance('mmengine', log_level='WARNING')
 from semaim_mm.checkpoints import load_encoder_into  # noqa: E402
 from semaim_mm.evaluation import run_knn  # noqa: E402
+from semaim_mm.preflight import preflight, run_tool  # noqa: E402
 
 IMAGENET_TEST_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -109,11 +110,14 @@ def main(argv=None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.launcher != 'none':
+        semaim_mm.compat.patch_mmengine_cpu_dist()
         dist.init_dist(args.launcher,
                        backend='nccl' if torch.cuda.is_available() else 'gloo')
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     knn = knn_settings(cfg)
+    preflight(cfg, tool='knn', checkpoint=args.checkpoint,
+              datasets=[knn['bank_dataset'], knn['query_dataset']])
     for key in ('feature', 'ks', 'temperature', 'batch_size', 'num_workers'):
         if getattr(args, key) is not None:
             knn[key] = getattr(args, key)
@@ -151,4 +155,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

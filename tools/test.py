@@ -1,13 +1,18 @@
 """Evaluate a checkpoint with any mmpretrain / mmdet / mmseg config of this
-project (mmengine Runner); prints the config's metrics."""
+project (mmengine Runner); prints the config's metrics.
+
+The pre-flight (test data, annotations, checkpoint kind) runs first; user
+mistakes end in one ``error: ...`` line and exit status 1.
+"""
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import semaim_mm  # noqa: F401  (registers modules, applies compat shims)
+from semaim_mm.engine import build_runner
+from semaim_mm.preflight import add_preflight_arguments, preflight, run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,6 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='dump the metrics (and predictions) to this pickle')
+    add_preflight_arguments(parser, 'data, annotations, checkpoint',
+                            'tools/dist_test.sh')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -45,16 +52,20 @@ def main() -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    preflight(cfg, tool='test', checkpoint=args.checkpoint,
+              strict=args.strict_data)
+    if args.preflight_only:
+        return
     cfg.load_from = args.checkpoint
     if args.out:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+        cfg.test_evaluator.append(
+            dict(type='DumpResults', out_file_path=args.out))
+    metrics = build_runner(cfg).test()
     print({k: float(v) if hasattr(v, '__float__') else v
            for k, v in (metrics or {}).items()})
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -26,6 +26,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 MMLogger.get_instance('mmengine', log_level='WARNING')
 from semaim_mm.checkpoints import (load_encoder_into, read_checkpoint,  # noqa
                                    state_dict_of, sub_dict)
+from semaim_mm.preflight import preflight, run_tool  # noqa: E402
 from semaim_mm.visualization import visualize_orders  # noqa: E402
 
 
@@ -69,6 +70,12 @@ def main(argv=None) -> str:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if not (args.images or args.fashion_mnist):
+        p.error('give image files or --fashion-mnist IDX ...')
+    preflight(cfg, tool='visualize', checkpoint=args.checkpoint,
+              images=args.images,
+              datasets=[dict(type='FashionMNISTDataset', split='test')]
+              if args.fashion_mnist else [])
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -91,11 +98,9 @@ def main(argv=None) -> str:
         classes = FashionMNISTDataset.METAINFO['classes']
         titles = [f"#{i} {classes[info['gt_label']]}"
                   for i, info in zip(args.fashion_mnist, infos)]
-    elif args.images:
+    else:
         imgs = load_images(args.images, size)
         titles = [osp.basename(x) for x in args.images]
-    else:
-        p.error('give image files or --fashion-mnist IDX ...')
     x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float()
     pre = model.data_preprocessor
     x = (x - pre.mean.view(1, -1, 1, 1)) / pre.std.view(1, -1, 1, 1)
@@ -105,4 +110,4 @@ def main(argv=None) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

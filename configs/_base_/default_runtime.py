@@ -23,7 +23,7 @@ custom_hooks = [
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # On machines without CUDA, semaim_mm.compat switches this to gloo.
+    # Without CUDA the tools (--launcher) switch this to gloo: semaim_mm.compat.
     dist_cfg=dict(backend='nccl'),
 )
 

@@ -1,24 +1,40 @@
 """Pre-flight checks of dataset folders and annotation files.
 
 Pure python (json + os) at import: no torch, mmdet or mmseg import, and not
-imported by ``import semaim_mm``; ``tools/train.py`` calls
-:func:`check_train_config` before building the runner, so a missing folder, a
-broken annotation file or a checkpoint that does not fit fails in a second
-with a message naming the fix, not deep inside a dataset class (or after
-hours, in a worker). The checkpoint checks (:func:`check_checkpoint_cfg`)
-import torch and the config's registry when a checkpoint is given.
+imported by ``import semaim_mm``; :func:`semaim_mm.preflight.preflight` calls
+:func:`check_dataset_cfg` for every dataset a tool will read and, for
+training, :func:`check_checkpoint_cfg`, so a missing folder, a broken
+annotation file or a checkpoint that does not fit fails in a second with a
+message naming the fix, not deep inside a dataset class (or after hours, in a
+worker). The checkpoint checks import torch and the config's registry when a
+checkpoint is given.
 """
 import json
 import os
 import os.path as osp
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
+
+from mmengine.logging import print_log
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
+MOSAIC = 'fashion_mosaic'
+SHOWN_BOXES = 3  # offenders named in a bad-box report
 
 
 class DataCheckError(ValueError):
     """A dataset or annotation problem found before training."""
+
+
+def data_fix(path: str, default: str) -> str:
+    """The fix for missing data at ``path``: the mosaic generator for the
+    Fashion-MNIST mosaic folders, else ``default``."""
+    parts = osp.normpath(path).split(os.sep)
+    if MOSAIC in parts:
+        out = os.sep.join(parts[:parts.index(MOSAIC) + 1])
+        return ('generate it: python tools/dataset_converters/'
+                f'fashion_mosaic.py --out {out} --format both')
+    return default
 
 
 def _has_file(folder: str, exts: Iterable[str] = IMG_EXTENSIONS,
@@ -45,11 +61,12 @@ def check_image_folder(data_root: str, data_prefix: str = '',
                              'data_prefix: set train_dataloader.dataset.'
                              'data_root')
     if not osp.isdir(folder):
-        raise DataCheckError(
-            f'dataset folder {folder!r} does not exist (cwd {os.getcwd()!r}).'
-            ' Fix: put the data there (ImageNet: data/imagenet/train/<class>/'
-            '*.JPEG, see docs) or override it: --cfg-options '
-            'train_dataloader.dataset.data_root=/path/to/data')
+        fix = data_fix(folder, 'put the data there (ImageNet: data/imagenet/'
+                       'train/<class>/*.JPEG, see docs) or override it: '
+                       '--cfg-options train_dataloader.dataset.data_root='
+                       '/path/to/data')
+        raise DataCheckError(f'dataset folder {folder!r} does not exist (cwd '
+                             f'{os.getcwd()!r}). Fix: {fix}')
     if ann_file:
         ann = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
         if not osp.isfile(ann):
@@ -67,14 +84,12 @@ def check_image_folder(data_root: str, data_prefix: str = '',
             'class).')
 
 
-def check_coco_annotation(path: str) -> dict:
-    """Parse a COCO instances file and check its structure; returns the
-    parsed dict. Raises :class:`DataCheckError` naming the problem."""
+def _load_json(path: str) -> dict:
     if not osp.isfile(path):
+        fix = data_fix(path, 'download annotations_trainval2017.zip into '
+                       'data/coco/annotations or set ann_file / data_root')
         raise DataCheckError(
-            f'COCO annotation file {path!r} does not exist. Fix: download '
-            'annotations_trainval2017.zip into data/coco/annotations or set '
-            'ann_file / data_root')
+            f'COCO annotation file {path!r} does not exist. Fix: {fix}')
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
@@ -88,71 +103,123 @@ def check_coco_annotation(path: str) -> dict:
     if not isinstance(data, dict):
         raise DataCheckError(f'COCO annotation file {path!r}: top level is '
                              f'{type(data).__name__}, expected an object')
+    return data
+
+
+def box_problem(box: list, image: dict) -> Optional[str]:
+    """Why a COCO ``[x, y, w, h]`` box is unusable, or None."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return f'has {"zero" if min(w, h) == 0 else "negative"} size'
+    width, height = image.get('width'), image.get('height')
+    if isinstance(width, (int, float)) and isinstance(height, (int, float)):
+        # one pixel of slack: COCO's own boxes round past the border
+        if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
+            return f'lies outside its {width}x{height} image'
+    return None
+
+
+def report_bad_boxes(path: str, bad: List[str], total: int,
+                     strict: bool) -> None:
+    """Warn (or, with ``strict``, raise) about unusable boxes."""
+    if not bad:
+        return
+    msg = (f'COCO annotation file {path!r}: {len(bad)} of {total} boxes have '
+           'zero or negative size or lie outside their image (mmdet drops '
+           'them without a word): ' + '; '.join(bad[:SHOWN_BOXES]) +
+           ('; ...' if len(bad) > SHOWN_BOXES else ''))
+    if strict:
+        raise DataCheckError(msg + '. Fix the boxes, or drop --strict-data '
+                             'to train without them.')
+    print_log(msg + '. --strict-data makes this an error.',
+              logger='current', level=30)
+
+
+def check_coco_annotation(path: str, strict: bool = False) -> dict:
+    """Parse a COCO instances file and check its structure and boxes;
+    returns the parsed dict. Raises :class:`DataCheckError` naming the
+    problem; bad boxes are reported (an error with ``strict``)."""
+    data = _load_json(path)
     missing = [k for k in ('images', 'annotations', 'categories')
                if not isinstance(data.get(k), list)]
     if missing:
         raise DataCheckError(
             f'COCO annotation file {path!r} lacks the list(s) {missing}; '
             'is it a COCO *instances* file (not captions / a results file)?')
-    if not data['images']:
-        raise DataCheckError(f'COCO annotation file {path!r} lists no '
-                             'images')
-    image_ids = set()
+    for key in ('images', 'categories'):
+        if not data[key]:
+            raise DataCheckError(f'COCO annotation file {path!r} lists no '
+                                 f'{key}')
+    images = {}
     for i, img in enumerate(data['images']):
         if not isinstance(img, dict) or not {'id', 'file_name'} <= set(img):
             raise DataCheckError(f'COCO annotation file {path!r}: images[{i}]'
                                  " needs 'id' and 'file_name'")
-        image_ids.add(img['id'])
+        images[img['id']] = img
     cat_ids = {c.get('id') for c in data['categories']
                if isinstance(c, dict)}
+    bad = []
     for i, ann in enumerate(data['annotations']):
         if not isinstance(ann, dict):
             raise DataCheckError(f'{path!r}: annotations[{i}] is not an '
                                  'object')
+        where = f'annotations[{i}] (id {ann.get("id")})'
         box = ann.get('bbox')
         if not (isinstance(box, list) and len(box) == 4 and all(
                 isinstance(v, (int, float)) for v in box)):
             raise DataCheckError(
-                f'COCO annotation file {path!r}: annotations[{i}] (id '
-                f"{ann.get('id')}) has bbox {box!r}; expected [x, y, w, h]")
-        if ann.get('image_id') not in image_ids:
+                f'COCO annotation file {path!r}: {where} has bbox {box!r}; '
+                'expected [x, y, w, h]')
+        if ann.get('image_id') not in images:
             raise DataCheckError(
-                f'COCO annotation file {path!r}: annotations[{i}] refers to '
+                f'COCO annotation file {path!r}: {where} refers to '
                 f"image_id {ann.get('image_id')!r}, which is not in images")
         if ann.get('category_id') not in cat_ids:
             raise DataCheckError(
-                f'COCO annotation file {path!r}: annotations[{i}] has '
+                f'COCO annotation file {path!r}: {where} has '
                 f"category_id {ann.get('category_id')!r}, not in categories")
+        problem = box_problem(box, images[ann['image_id']])
+        if problem:
+            bad.append(f'{where} bbox {box} {problem}')
+    report_bad_boxes(path, bad, len(data['annotations']), strict)
     return data
 
 
-def check_ade20k(data_root: str, img_dir: str = 'images/training',
-                 ann_dir: str = 'annotations/training',
-                 img_suffix: str = '.jpg', seg_suffix: str = '.png') -> int:
-    """ADE20k (mmseg layout): both folders exist, are non-empty and every
-    image has its label map. Returns the number of pairs."""
+def check_seg_folders(data_root: str, img_dir: str, ann_dir: str,
+                      img_suffix: str, seg_suffix: str,
+                      what: str = 'ADE20k') -> int:
+    """An mmseg dataset: both folders exist, are non-empty and every image
+    has its label map. Returns the number of pairs."""
     imgs = osp.join(data_root, img_dir)
     anns = osp.join(data_root, ann_dir)
-    for folder, what in ((imgs, 'image'), (anns, 'annotation')):
+    for folder, kind in ((imgs, 'image'), (anns, 'annotation')):
         if not osp.isdir(folder):
-            raise DataCheckError(
-                f'ADE20k {what} folder {folder!r} does not exist. Fix: '
-                'extract ADEChallengeData2016.zip into data/ade/ (mmseg '
-                'layout: images/training, annotations/training) or set '
-                'data_root')
+            fix = data_fix(folder, 'extract ADEChallengeData2016.zip into '
+                           'data/ade/ (mmseg layout: images/training, '
+                           'annotations/training) or set data_root')
+            raise DataCheckError(f'{what} {kind} folder {folder!r} does not '
+                                 f'exist. Fix: {fix}')
     names = sorted(f[:-len(img_suffix)] for f in os.listdir(imgs)
                    if f.endswith(img_suffix))
     if not names:
-        raise DataCheckError(f'ADE20k image folder {imgs!r} holds no '
+        raise DataCheckError(f'{what} image folder {imgs!r} holds no '
                              f'*{img_suffix} files')
     missing = [n for n in names
                if not osp.isfile(osp.join(anns, n + seg_suffix))]
     if missing:
         raise DataCheckError(
-            f'ADE20k: {len(missing)} image(s) have no label map in {anns!r},'
+            f'{what}: {len(missing)} image(s) have no label map in {anns!r},'
             f' e.g. {missing[0]}{seg_suffix}; the annotation archive is '
             'incomplete or from another split')
     return len(names)
+
+
+def check_ade20k(data_root: str, img_dir: str = 'images/training',
+                 ann_dir: str = 'annotations/training',
+                 img_suffix: str = '.jpg', seg_suffix: str = '.png') -> int:
+    """ADE20k (mmseg layout); see :func:`check_seg_folders`."""
+    return check_seg_folders(data_root, img_dir, ann_dir, img_suffix,
+                             seg_suffix)
 
 
 def _get(cfg, key, default=None):
@@ -162,7 +229,24 @@ def _get(cfg, key, default=None):
         return default
 
 
-def check_dataset_cfg(ds: dict) -> None:
+def _check_fashion_mnist(ds) -> None:
+    from .fashion_mnist import find_fashion_mnist
+    try:
+        find_fashion_mnist(_get(ds, 'data_root'), bool(_get(ds, 'download')))
+    except FileNotFoundError as e:
+        raise DataCheckError(str(e)) from None
+
+
+def _check_seg(ds, kind: str, root: str, prefix) -> None:
+    pre = prefix if isinstance(prefix, dict) else {}
+    check_seg_folders(root, pre.get('img_path', 'images/training'),
+                      pre.get('seg_map_path', 'annotations/training'),
+                      _get(ds, 'img_suffix', '.jpg') or '.jpg',
+                      _get(ds, 'seg_map_suffix', '.png') or '.png',
+                      'ADE20k' if kind == 'ADE20KDataset' else 'segmentation')
+
+
+def check_dataset_cfg(ds: dict, strict: bool = False) -> None:
     """Dispatch on the dataset type (wrappers are unwrapped)."""
     if ds is None:
         return
@@ -171,11 +255,11 @@ def check_dataset_cfg(ds: dict) -> None:
         sub = _get(ds, inner)
         if isinstance(sub, (list, tuple)):
             for s in sub:
-                check_dataset_cfg(s)
+                check_dataset_cfg(s, strict)
             return
         if sub is not None and kind.endswith(('Wrapper', 'Dataset')) and \
                 kind not in ('CocoDataset', 'ADE20KDataset'):
-            check_dataset_cfg(sub)
+            check_dataset_cfg(sub, strict)
             return
     root = _get(ds, 'data_root', '') or ''
     prefix = _get(ds, 'data_prefix', '') or ''
@@ -188,12 +272,12 @@ def check_dataset_cfg(ds: dict) -> None:
     elif kind == 'CocoDataset':
         ann = _get(ds, 'ann_file', '')
         if ann:
-            check_coco_annotation(ann if osp.isabs(ann) else osp.join(root,
-                                                                     ann))
-    elif kind == 'ADE20KDataset':
-        pre = prefix if isinstance(prefix, dict) else {}
-        check_ade20k(root, pre.get('img_path', 'images/training'),
-                     pre.get('seg_map_path', 'annotations/training'))
+            check_coco_annotation(
+                ann if osp.isabs(ann) else osp.join(root, ann), strict)
+    elif kind in ('ADE20KDataset', 'BaseSegDataset'):
+        _check_seg(ds, kind, root, prefix)
+    elif kind == 'FashionMNISTDataset':
+        _check_fashion_mnist(ds)
 
 
 def check_train_config(cfg) -> None:

@@ -65,6 +65,27 @@ def to_uint8_bgr(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+WARN_FIRST = 3  # skipped files named one by one; then powers of ten
+
+
+def _warn_skip(count: int, filename: str, error: Exception) -> None:
+    """Log the first few skips in full, then one summary at every power of
+    ten, so a broken folder does not flood the log."""
+    if count <= WARN_FIRST:
+        msg = (f'SafeLoadImageFromFile: skipping bad image {filename}: '
+               f'{error} ({count} skipped so far in this process). Fix: '
+               're-download or delete the file.')
+        if count == WARN_FIRST:
+            msg += (' Further skips are counted and logged at 10, 100, '
+                    '1000, ... .')
+    elif count == 10 ** (len(str(count)) - 1):
+        msg = (f'SafeLoadImageFromFile: {count} bad images skipped so far '
+               f'in this process (latest {filename}: {error}).')
+    else:
+        return
+    print_log(msg, logger='current', level=30)
+
+
 @TRANSFORMS.register_module()
 class SafeLoadImageFromFile(BaseTransform):
     """Load an image; skip or reject bad files with a clear message.
@@ -139,11 +160,7 @@ class SafeLoadImageFromFile(BaseTransform):
                     f'skipped in this process, more than max_skips='
                     f'{self.max_skips}: the dataset looks broken (check the '
                     'data root and the copy), or raise max_skips.') from None
-            print_log(
-                f'SafeLoadImageFromFile: skipping bad image {filename}: {e} '
-                f'({cls.skipped} skipped so far in this process). Fix: '
-                're-download or delete the file.', logger='current',
-                level=30)
+            _warn_skip(cls.skipped, filename, e)
             return None
         if self.to_float32:
             img = img.astype(np.float32)

@@ -1,4 +1,11 @@
-"""Stop (or skip the step) on a NaN/Inf loss, before it reaches the weights."""
+"""Stop (or skip the step) on a NaN/Inf loss, before it reaches the weights.
+
+Same semantics as mmdet's ``CheckInvalidLossHook`` (check the training loss
+every ``interval`` iterations, stop when it is not finite), which cannot be
+subclassed here: pre-training must not import mmdet. The check runs before
+``backward``/``step`` instead of after, so the weights stay finite, and can
+skip the step instead of stopping.
+"""
 from typing import Optional
 
 import torch
@@ -13,9 +20,27 @@ class NonFiniteLossError(FloatingPointError):
     """Training stopped on a NaN/Inf loss."""
 
 
+def nonfinite_fixes(wrapper) -> str:
+    """What to change against NaN/Inf losses, given the optimizer wrapper
+    in use (no advice to enable what is already on)."""
+    fixes = ['lower the learning rate']
+    clip = getattr(wrapper, 'clip_grad_kwargs', None)
+    if clip:
+        fixes.append(f'clip gradients harder (optim_wrapper.clip_grad is '
+                     f'{dict(clip)})')
+    else:
+        fixes.append('enable optim_wrapper.clip_grad=dict(max_norm=3.0)')
+    if getattr(wrapper, 'cast_dtype', 0) in (None, torch.float16):
+        fixes.append("train in bf16 (optim_wrapper.dtype='bfloat16') or "
+                     'fp32 instead of fp16')
+    fixes.append('check the input data')
+    return ', '.join(fixes)
+
+
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
-    """Check the loss of every step before ``backward``/``step``.
+    """Check the loss of every ``interval``-th step before
+    ``backward``/``step``.
 
     The check wraps ``runner.optim_wrapper.update_params`` (called by
     ``train_step`` of every mmengine model and DDP wrapper), so a non-finite
@@ -23,6 +48,8 @@ class NonFiniteLossHook(Hook):
     all-reduce of a flag) so they all stop or all skip together.
 
     Args:
+        interval: check every ``interval`` iterations (``CheckInvalidLossHook``
+            semantics); 1 (default) keeps every update finite.
         action: ``'stop'`` (default): raise :class:`NonFiniteLossError`
             naming the iteration; nothing is saved, the last checkpoint in
             ``work_dir`` stays the latest. ``'skip'``: drop this step (no
@@ -33,12 +60,16 @@ class NonFiniteLossHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, action: str = 'stop', max_skips: int = 10) -> None:
+    def __init__(self, interval: int = 1, action: str = 'stop',
+                 max_skips: int = 10) -> None:
         if action not in ('stop', 'skip'):
             raise ValueError(f"action must be 'stop' or 'skip', got "
                              f'{action!r}')
         if max_skips < 0:
             raise ValueError(f'max_skips must be >= 0, got {max_skips}')
+        if interval < 1:
+            raise ValueError(f'interval must be >= 1, got {interval}')
+        self.interval = interval
         self.action = action
         self.max_skips = max_skips
         self.skipped = 0
@@ -48,15 +79,15 @@ class NonFiniteLossHook(Hook):
     def before_train(self, runner) -> None:
         self._runner = runner
         wrapper = runner.optim_wrapper
-        if getattr(wrapper.update_params, '_semaim_nonfinite', False):
-            return
-        if not hasattr(wrapper, 'update_params'):
+        if not hasattr(wrapper, 'update_params') or getattr(
+                wrapper.update_params, '_semaim_nonfinite', False):
             return
         original = wrapper.update_params
         hook = self
 
         def update_params(loss, *args, **kwargs):
-            if hook._all_finite(loss):
+            if not hook.every_n_train_iters(runner, hook.interval) or \
+                    hook._all_finite(loss):
                 hook.consecutive = 0
                 return original(loss, *args, **kwargs)
             return hook._on_non_finite(wrapper, loss)
@@ -88,6 +119,7 @@ class NonFiniteLossHook(Hook):
     def _on_non_finite(self, wrapper, loss) -> None:
         value = loss.detach().float().reshape(-1)[0].item()
         where = self._where()
+        fixes = nonfinite_fixes(wrapper)
         if self.action == 'skip':
             self.skipped += 1
             self.consecutive += 1
@@ -102,15 +134,12 @@ class NonFiniteLossHook(Hook):
                 raise NonFiniteLossError(
                     f'Loss was non-finite for {self.consecutive} steps in a '
                     f'row, last at {where}; training stopped. Last good '
-                    f'checkpoint: {self._last_ckpt()}. Lower the learning '
-                    'rate or enable clip_grad, check the data, then resume.')
+                    f'checkpoint: {self._last_ckpt()}. Fix: {fixes}; then '
+                    'resume with --resume.')
             return None
         raise NonFiniteLossError(
             f'Loss is {value} at {where} (NaN/Inf); training stopped before '
             'the weights were updated. Last good checkpoint: '
-            f'{self._last_ckpt()} (nothing newer was saved). Fix: lower the '
-            'learning rate, enable optim_wrapper.clip_grad, use '
-            '--amp with bf16 or fp32, check the input data; resume with '
-            "--resume. To skip such steps instead, set NonFiniteLossHook "
-            "action='skip' in custom_hooks.")
-
+            f'{self._last_ckpt()} (nothing newer was saved). Fix: {fixes}; '
+            'then resume with --resume. To skip such steps instead, set '
+            "NonFiniteLossHook action='skip' in custom_hooks.")

@@ -19,6 +19,7 @@ With ``num_workers > 0`` the data order is still exact, but augmentations run
 in worker processes seeded by mmengine's ``worker_init_fn``; bit-exact resume
 needs ``num_workers=0`` (see docs/reliability.md).
 """
+import logging
 import random
 from typing import Iterator, Optional
 
@@ -27,7 +28,7 @@ import torch
 from mmengine.dataset import DefaultSampler
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmpretrain.registry import DATA_SAMPLERS, HOOKS
 
@@ -65,6 +66,21 @@ class ResumableSampler(DefaultSampler):
         indices = list(super().__iter__())
         skip, self._skip = self._skip, 0
         return iter(indices[skip:])
+
+
+class _DropOnce(logging.Filter):
+    """Drop the first log record that starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.done = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.done or not str(record.msg).startswith(self.prefix):
+            return True
+        self.done = True
+        return False
 
 
 class _SkipFirst:
@@ -175,8 +191,11 @@ class ExactResumeHook(Hook):
             it = getattr(it, '_inner', it)
             it._epoch = epoch
             it._iterator = iter(dataloader)  # honours the skip
-            # mmengine's loop calls next() `done` times to skip batches.
+            # mmengine's loop calls next() `done` times to skip batches, and
+            # first says it will load them: it does not, so drop that line.
             loop.dataloader_iterator = _SkipFirst(it, done)
+            MMLogger.get_current_instance().addFilter(_DropOnce(
+                'Advance dataloader'))
         print_log(f'ExactResumeHook: resuming at iteration {done} = epoch '
                   f'{epoch}, batch {offset}; skipping {offset * batch_size} '
                   'samples per rank without loading them.',

@@ -1,4 +1,7 @@
 """Each version shim in semaim_mm.compat does what it says."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +13,8 @@ from semaim_mm import compat
 def test_apply_is_idempotent():
     first = compat.apply()
     assert compat.apply() == first
-    assert set(first) >= {'numpy_aliases', 'torch_load_allowlist',
-                          'mmengine_cpu_dist'}
+    # The CPU-DDP shim moved to the tools' launch path (issue 17).
+    assert set(first) == {'numpy_aliases', 'torch_load_allowlist'}
 
 
 def test_numpy_aliases_used_by_mmdet_and_mmcv():
@@ -65,6 +68,26 @@ def test_getattr_limited_to_history_buffer():
         compat._history_buffer_getattr(object, 'mro')
 
 
-def test_cpu_dist_patch_installed():
+def test_import_patches_neither_dist_nor_save():
+    code = ('import semaim_mm; from mmengine.dist import utils; '
+            'from mmengine.runner import checkpoint as c; '
+            "print(getattr(utils._init_dist_pytorch, '_semaim_cpu_patch', 0),"
+            " getattr(c.save_checkpoint, '_semaim_atomic', 0))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300)
+    assert out.stdout.split() == ['0', '0'], out.stderr[-2000:]
+
+
+def test_cpu_dist_patch_installed_by_the_launch_path():
+    from mmengine.config import Config
     from mmengine.dist import utils
-    assert getattr(utils._init_dist_pytorch, '_semaim_cpu_patch', False)
+
+    from semaim_mm.engine import build_runner
+    original = utils._init_dist_pytorch
+    try:
+        with pytest.raises(Exception):  # no model: only the set-up matters
+            build_runner(Config(dict(launcher='pytorch', runner_type='X')))
+        assert getattr(utils._init_dist_pytorch, '_semaim_cpu_patch', False)
+        assert compat.patch_mmengine_cpu_dist()  # idempotent
+    finally:
+        utils._init_dist_pytorch = original

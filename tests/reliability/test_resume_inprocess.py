@@ -174,3 +174,25 @@ def test_resumable_sampler_skip():
     assert len(s) == 10
     with pytest.raises(ValueError):
         s.skip(-1)
+
+
+def test_prune_keeps_complete_checkpoints_while_a_kept_one_is_broken(
+        tmp_path):
+    from mmengine.hooks import Hook
+
+    class Truncate(Hook):  # the disk damages iter_6.pth after it was saved
+        priority = 'LOWEST'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            if runner.iter == 7:
+                p = tmp_path / 'run' / 'iter_6.pth'
+                p.write_bytes(p.read_bytes()[:500])
+
+    run(tmp_path, 'run', iters=9, max_keep=2, extra_hooks=[Truncate()])
+    names = sorted(f for f in os.listdir(tmp_path / 'run')
+                   if f.endswith('.pth'))
+    # max_keep=2 would keep iter_6 (broken) and iter_9 and delete iter_3:
+    # the complete iter_3 stays.
+    assert names == ['iter_3.pth', 'iter_6.pth', 'iter_9.pth']
+    assert checkpoint_problem(str(tmp_path / 'run' / 'iter_3.pth')) is None
