@@ -162,7 +162,8 @@ def test_knn_tool_loads_the_authors_checkpoint(authors):
     enc, kind = load_encoder_state_dict(path)
     assert kind == 'reference'
     assert torch.equal(model.backbone.pos_embed, enc['pos_embed'])
-    with pytest.raises(SystemExit, match=r"^error: CKPT='nowhere\.pth'"):
+    from semaim_mm.preflight import PreflightError
+    with pytest.raises(PreflightError, match=r"'nowhere\.pth' does not exist"):
         knn_eval.main([FT, 'nowhere.pth'])
 
 
