@@ -101,7 +101,10 @@ def setup_md(results: Results) -> str:
     plan = results.plan
     lines = ['| column | config | labels | length | metric |',
              '|---|---|---|---|---|']
+    used = {c for r in spec.rows.values() for c in r.columns}
     for name, c in spec.columns.items():
+        if name not in used:
+            continue
         labels = f'{100 * c.label_fraction:g}% (class-balanced)' \
             if c.label_fraction else 'all'
         length = f'{c.epochs} epochs' if c.epochs else (
@@ -116,6 +119,31 @@ def setup_md(results: Results) -> str:
                      for i, it, b in budgets)
     return (f'Pre-training budget per row: {text or "none"}.\n\n' +
             '\n'.join(lines))
+
+
+def costs_md(results: Results) -> str:
+    """Pre-training cost of every row and the mean cost of each column's
+    stages (for sizing a run; wall clock depends on the machine's load)."""
+    spec = results.spec
+    lines = ['| row | pre-train images | wall s | CPU s | images / CPU s |',
+             '|---|---|---|---|---|']
+    for name, row in spec.rows.items():
+        runs = results.pretrain(name)
+        if row.init == 'pretrained' and runs:
+            images, wall, cpu = cost_cells(results, name)
+            rate = sum(r['record']['images_seen'] / r['record']['train_cpu_s']
+                       for r in runs) / len(runs)
+            lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
+                         f'{rate:.0f} |')
+    lines += ['', '| column | stages | mean wall s | mean CPU s |',
+              '|---|---|---|---|']
+    for name, col in spec.columns.items():
+        runs = [r for r in results.by_hash.values() if r['column'] == name]
+        if runs:
+            lines.append(f'| {col.title} | {len(runs)} | '
+                         f"{_mean([r['wall_s'] for r in runs])} | "
+                         f"{_mean([r['cpu_s'] for r in runs])} |")
+    return '\n'.join(lines)
 
 
 def machine_md(results: Results) -> str:
@@ -177,6 +205,9 @@ def render(plan: Plan, out_dir: str,
     sections.append('## Figures\n\n' + figures_md(results, out_dir))
     sections += extra or []
     sections.append('## Setup\n\n' + setup_md(results))
+    sections.append('## Costs\n\nPre-training: the training loop, mean '
+                    'over seeds. Columns: whole stages (building, training, '
+                    'the final evaluation).\n\n' + costs_md(results))
     sections.append('## Missing cells\n\n' +
                     ('\n'.join(missing) if missing else 'None.'))
     if spec.notes:

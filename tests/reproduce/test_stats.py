@@ -83,8 +83,9 @@ def _write(plan, h, **data):
     os.makedirs(d, exist_ok=True)
     base = dict(hash=h, command='fixture', git='abc', images=64,
                 machine=dict(cpu_count=2, load_start=[1, 1, 1]),
-                wall_s=10.0, record=dict(images_seen=64, train_wall_s=10.0,
-                                         train_cpu_s=20.0), metrics={})
+                wall_s=10.0, cpu_s=12.0,
+                record=dict(images_seen=64, train_wall_s=10.0,
+                            train_cpu_s=20.0), metrics={})
     with open(osp.join(d, 'result.json'), 'w') as f:
         json.dump(dict(base, **data), f)
 
@@ -107,4 +108,5 @@ def test_report_from_fixture_jsons(tmp_path, repo_root):
     assert f'-1.67 [{DIFF_LOW:+.2f}, {DIFF_HIGH:+.2f}] *' in text
     assert '| 64 | 10 | 20 |' in text  # pre-training images, wall, CPU
     assert 'ft: scratch (seeds 0, 1, 2)' in text  # missing cells listed
+    assert '| FT | 6 | 10 | 12 |' in text  # mean stage cost per column
     assert osp.getsize(tmp_path / 'fig_rows.png') > 1000
