@@ -40,9 +40,6 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
                    help='list the stages, their status and an estimate')
     p.add_argument('--report-only', action='store_true',
                    help='rebuild the report from the finished stages')
-    p.add_argument('--isolate', action='store_true',
-                   help='one worker process per stage (default: one for '
-                   'all stages of this run)')
     return p.parse_args(argv)
 
 
@@ -95,7 +92,7 @@ def main(argv=None, doc: str = '') -> int:
         rc = 0
         if not args.report_only:
             preflight(stages)
-            rc = execute(plan, stages, command, isolate=args.isolate)
+            rc = execute(plan, stages, command)
     except SpecError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -81,8 +81,9 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
 
 def rows_figure(results: Results, rows: List[str], column: str,
                 out_file: str) -> Optional[str]:
-    """Left: the column's mean ± std per row, each seed a dot. Right: the
-    paired difference to the reference row with its 95% interval."""
+    """Left: the column's mean ± std per row (seeds as grey dots). Right:
+    the paired difference to the reference row with its 95% interval
+    (green: resolved)."""
     spec = results.spec
     cells = {r: results.cell(r, column) for r in rows}
     rows = [r for r in rows if cells[r]]
@@ -91,32 +92,32 @@ def rows_figure(results: Results, rows: List[str], column: str,
     ref = spec.reference
     plt = _plt()
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(10, 0.45 * len(rows) + 1.6), sharey=True)
+        1, 2, figsize=(10, 0.4 * len(rows) + 1.8), sharey=True)
     ys = list(range(len(rows)))[::-1]
     for y, r in zip(ys, rows):
         s = summarize(list(cells[r].values()))
-        color = 'tab:red' if r == ref else 'tab:blue'
-        left.barh(y, s.mean, xerr=s.std or 0.0, color=color, alpha=0.35,
-                  capsize=3)
-        left.plot(list(cells[r].values()), [y] * len(cells[r]), 'k.',
-                  markersize=5)
+        left.plot(list(cells[r].values()), [y] * len(cells[r]), '.',
+                  color='0.6', markersize=6)
+        left.errorbar(s.mean, y, xerr=s.std or 0.0, fmt='o', capsize=4,
+                      color='tab:red' if r == ref else 'tab:blue')
         p = paired_difference(cells[r], cells.get(ref) or {})
         if p is not None and r != ref:
             err = None if p.low is None else [[p.mean - p.low],
                                               [p.high - p.mean]]
-            right.barh(y, p.mean, xerr=err, capsize=3,
+            right.barh(y, p.mean, xerr=err, capsize=4, height=0.6,
                        color='tab:green' if p.resolved else 'tab:gray')
-    values = [v for c in cells.values() for v in c.values()]
-    span = max(values) - min(values) or 1.0
-    left.set_xlim(min(values) - 0.6 * span, max(values) + 0.3 * span)
     left.set_yticks(ys)
     left.set_yticklabels([spec.rows[r].title for r in rows], fontsize=8)
     title = spec.columns[column].title
-    left.set_xlabel(f'{title}: mean ± std, dots = seeds (axis zoomed)')
+    left.set_title('mean ± std over seeds (grey: seeds)', fontsize=9)
+    right.set_title(f'Δ vs {spec.rows[ref].title}, paired (95% CI; '
+                    'green: resolved)', fontsize=9)
     right.axvline(0, color='black', linewidth=0.8)
-    right.set_xlabel(f'row − {spec.rows[ref].title}, paired over seeds '
-                     '(95% interval; green = resolved)')
+    lo, hi = right.get_xlim()
+    pad = 0.1 * (hi - lo)
+    right.set_xlim(min(lo, -pad), max(hi, pad))
     for ax in (left, right):
+        ax.set_xlabel(f'{title} (points)', fontsize=9)
         ax.grid(axis='x', alpha=0.3)
     fig.suptitle(f'{title} per row')
     fig.tight_layout()

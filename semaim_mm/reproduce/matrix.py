@@ -91,10 +91,9 @@ def _worker(plan_file: str, threads: Optional[int]) -> int:
         raise
 
 
-def execute(plan: Plan, stages: List[Stage], command: str,
-            isolate: bool = False) -> int:
-    """Run the stages that have no result yet; returns the worker's exit
-    status (0: all ran). ``isolate``: one worker process per stage."""
+def execute(plan: Plan, stages: List[Stage], command: str) -> int:
+    """Run the stages that have no result yet in one worker process;
+    returns its exit status (0: all ran)."""
     results = Results(plan)
     todo = [st for st in stages if not results.done(st.hash)]
     skipped = len(stages) - len(todo)
@@ -107,14 +106,9 @@ def execute(plan: Plan, stages: List[Stage], command: str,
         entries = [_stage_entry(plan, st) for st in todo]
         for i, e in enumerate(entries):
             e.update(index=i + 1, total=len(entries))
-        batches = [[e] for e in entries] if isolate else [entries]
-        rc = 0
-        for n, batch in enumerate(batches):
-            plan_file = osp.join(plan.spec.work_dir, f'plan{n}.json'
-                                 if isolate else 'plan.json')
-            write_json(plan_file, dict(meta=meta, stages=batch))
-            rc = _worker(plan_file, plan.spec.torch_threads) or rc
-    return rc
+        plan_file = osp.join(plan.spec.work_dir, 'plan.json')
+        write_json(plan_file, dict(meta=meta, stages=entries))
+        return _worker(plan_file, plan.spec.torch_threads)
 
 
 def describe_failures(plan: Plan, stages: List[Stage]) -> Optional[str]:

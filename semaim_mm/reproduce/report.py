@@ -44,7 +44,8 @@ def table_md(results: Results, table: Table) -> str:
     lead = table.columns[0]
     ref = table.reference
     head = ['row'] + [entry_title(results, c) for c in table.columns]
-    head.append(f'Δ {entry_title(results, lead)} vs {ref} [95% CI]')
+    ref_label = dict(table.rows).get(ref, ref)
+    head.append(f'Δ {entry_title(results, lead)} vs {ref_label} [95% CI]')
     if table.cost:
         head += ['pre-train images', 'wall s', 'CPU s']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
@@ -71,12 +72,14 @@ def difference_sentences(results: Results, table: Table) -> List[str]:
     """Per column of a table, which rows differ from the table's reference
     row (resolved) and which do not."""
     ref = table.reference
+    labels = dict(table.rows)
     out = []
     for entry in table.columns:
         ref_cell = results.cell(ref, entry)
-        out.append(sentence(entry_title(results, entry), ref, {
-            r: paired_difference(results.cell(r, entry), ref_cell)
-            for r, _ in table.rows if r != ref}))
+        out.append(sentence(entry_title(results, entry), labels.get(ref, ref),
+                            {label: paired_difference(results.cell(r, entry),
+                                                      ref_cell)
+                             for r, label in table.rows if r != ref}))
     return out
 
 
@@ -107,16 +110,22 @@ def setup_md(results: Results) -> str:
             continue
         labels = f'{100 * c.label_fraction:g}% (class-balanced)' \
             if c.label_fraction else 'all'
-        length = f'{c.epochs} epochs' if c.epochs else (
-            f'{c.iters} iterations' if c.iters else '—')
+        n = c.epochs or c.iters
+        unit = 'epoch' if c.epochs else 'iteration'
+        length = f"{n} {unit}{'s' if n != 1 else ''}" if n else '—'
         lines.append(f'| {c.title} | `{rel(c.config)}` | {labels} | '
                      f'{length} | `{c.metrics[c.primary]}` (last) |')
-    pre = [st for st in plan.stages.values()
-           if st.kind == 'pretrain' and st.group == 'main']
-    budgets = sorted({(st.images, st.cfg.train_cfg.max_iters,
-                       st.cfg.train_dataloader.batch_size) for st in pre})
-    text = '; '.join(f'{i} images = {it} iterations x batch {b}'
-                     for i, it, b in budgets)
+    budgets = {}
+    for (row, images, _), h in plan.pretrains.items():
+        st = plan.stages[h]
+        if st.group == 'main':
+            key = (images, st.cfg.train_cfg.max_iters,
+                   st.cfg.train_dataloader.batch_size)
+            budgets.setdefault(key, []).append(row)
+    text = '; '.join(
+        f'{i} images = {it} iterations x batch {b} '
+        f"({', '.join(dict.fromkeys(rows))})"
+        for (i, it, b), rows in sorted(budgets.items()))
     return (f'Pre-training budget per row: {text or "none"}.\n\n' +
             '\n'.join(lines))
 
