@@ -43,6 +43,8 @@ SPECS = {False: osp.join(ROOT, 'configs', 'reproduce', 'demo.py'),
 METRICS = dict(ft_10pct='ft_10pct', knn_k20='knn:k20', linear_gap='linear')
 ROWS = ('semantic', 'stochastic', 'mae', 'scratch', 'pixels')
 FIG2_ROWS = ('semantic', 'stochastic')
+NAMES = dict(scratch='the same ViT from random init', mae='MAE',
+             stochastic='the stochastic order', pixels='raw pixels')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -118,10 +120,10 @@ def _vs(rows: Dict[str, dict], key: str, a: str, b: str,
         return None
     d = x - y
     word = 'above' if d > 0 else ('below' if d < 0 else 'equal to')
-    size = '' if abs(d) >= 1 else ' (less than a point: one seed cannot ' \
-        'resolve it)'
-    return f'- {what}: SemAIM {x:.2f} is {word} {b} {y:.2f} ({d:+.2f} ' \
-        f'points){size}.'
+    size = '' if abs(d) >= 1 else '; less than a point: one seed cannot ' \
+        'resolve it'
+    return f'- {what}: SemAIM {x:.2f} is {word} {NAMES[b]} {y:.2f} ' \
+        f'({d:+.2f} points{size}).'
 
 
 def verdict(rows: List[dict]) -> str:

@@ -61,8 +61,8 @@ def table_md(results: Results, table: Table) -> str:
     few = sorted({label for row, label in table.rows for c in table.columns
                   if 0 < len(results.cell(row, c)) < 3})
     if few:
-        lines.append(f'\nFewer than 3 seeds for: {", ".join(few)}: read '
-                     'their spread and intervals as rough.')
+        lines.append(f'\nFewer than 3 seeds for: {"; ".join(few)} (read '
+                     'their spread and intervals as rough).')
     if table.note:
         lines.append('\n' + table.note)
     return '\n'.join(lines)

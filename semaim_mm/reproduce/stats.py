@@ -100,7 +100,7 @@ def sentence(column_title: str, reference: str,
     if not have:
         return f'- {column_title}: no paired results yet.'
     if all(p.n < 2 for p in have.values()):
-        listed = ', '.join(f'{r} {p.mean:+.2f}' for r, p in have.items())
+        listed = '; '.join(f'{r} {p.mean:+.2f}' for r, p in have.items())
         return (f'- {column_title}: one seed per row, so no difference to '
                 f'{reference} is resolved ({listed}); it takes >= 2 seeds '
                 '(3 or more for a useful interval).')
