@@ -105,4 +105,8 @@ def main(argv=None, doc: str = '') -> int:
     failures = describe_failures(plan, stages)
     if failures:
         print(f'error: {failures}', file=sys.stderr)
+    elif rc:
+        print(f'error: the worker stopped (exit status {rc}) before all '
+              'stages finished; the same command continues where it '
+              'stopped', file=sys.stderr)
     return rc
