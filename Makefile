@@ -1,17 +1,23 @@
-# semaim-mm: `make demo` (the main job on Fashion-MNIST) and `make test`.
-# Both install first (tools/install.sh is idempotent and cached).
+# semaim-mm: `make demo` (the main job on Fashion-MNIST) and `make test`;
+# `make reproduce` runs the full reproduction matrix (hours, resumable).
+# All install first (tools/install.sh is idempotent and cached).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+REPRODUCE_ARGS ?=
 
-.PHONY: install demo test test-slow clean
+.PHONY: install demo reproduce test test-slow clean
 
 install:
 	@VENV=$(VENV) PYTHON=$(PYTHON) bash tools/install.sh
 
 demo: install
 	$(PY) tools/demo.py
+
+# e.g. make reproduce REPRODUCE_ARGS="--only semantic,scratch --seeds 0"
+reproduce: install
+	$(PY) tools/reproduce.py configs/reproduce/fashion_mnist.py $(REPRODUCE_ARGS)
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: install

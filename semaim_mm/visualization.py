@@ -4,7 +4,8 @@ One row per image: the input, the last block's CLS self-attention (mean over
 heads, computed here from the block's ``qkv`` weights), the similarity map S
 (:meth:`SemAIM.similarity`), and five autoregression orders drawn as heat
 maps of ``Order.rank`` (warm = predicted first): raster, stochastic,
-similarity, semantic and multi-centre semantic.
+similarity, semantic and multi-centre semantic. The centres the semantic
+orders chose are outlined (on their order panels and on S).
 
 :func:`order_panels` returns the data (numpy arrays), :func:`draw_panels`
 draws them with matplotlib (Agg) to a PNG and can save the data next to it
@@ -59,6 +60,8 @@ def order_panels(model,
     Returns:
         dict with ``grid`` (2,), ``attention`` and ``similarity`` (B, H', W'),
         ``rank`` (B, num_orders, H', W') int (0 = predicted first),
+        ``centers`` (B, num_orders, K) raster index of each order's chosen
+        centres (-1 pads; all -1 for orders without centres),
         ``order_names`` (num_orders,) str.
     """
     was_training = model.training
@@ -70,19 +73,36 @@ def order_panels(model,
         sim = model.similarity(inputs)
         att = cls_attention(model.backbone, inputs)
         noise = draw_noise([seed + b for b in range(B)], n, inputs.device)
-        ranks = []
+        ranks, centers = [], []
         for _, cfg in orders:
             order = build_order(cfg)
             ranks.append(order(sim if order.needs_similarity else None, grid,
                                noise).rank)
+            centers.append(order.centers(sim, grid).cpu().numpy()
+                           if hasattr(order, 'centers') else
+                           np.full((B, 1), -1))
     finally:
         model.train(was_training)
+    k = max(c.shape[1] for c in centers)
     return dict(
         grid=np.asarray(grid),
         attention=att.reshape(B, *grid).cpu().numpy(),
         similarity=sim.reshape(B, *grid).cpu().numpy(),
         rank=torch.stack(ranks, 1).reshape(B, len(ranks), *grid).cpu().numpy(),
+        centers=np.stack([np.pad(c, ((0, 0), (0, k - c.shape[1])),
+                                 constant_values=-1) for c in centers], 1),
         order_names=np.asarray([name for name, _ in orders]))
+
+
+def mark_centers(ax, centers: np.ndarray, width: int,
+                 color: str = 'black') -> None:
+    """Outline the cells at raster indices ``centers`` (-1 = none)."""
+    from matplotlib.patches import Rectangle
+    for c in centers:
+        if c >= 0:
+            y, x = divmod(int(c), width)
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False,
+                                   edgecolor=color, linewidth=2))
 
 
 def denormalize(inputs: Tensor, mean: Sequence[float],
@@ -121,6 +141,10 @@ def draw_panels(images: np.ndarray,
                       cmap='gray' if img.shape[-1] == 1 else None)
         row[1].imshow(panels['attention'][b], cmap='viridis')
         row[2].imshow(panels['similarity'][b], cmap='viridis')
+        centers = panels.get('centers')
+        if centers is not None and (centers[b] >= 0).any():
+            first = int(np.flatnonzero((centers[b] >= 0).any(1))[0])
+            mark_centers(row[2], centers[b, first], gw, 'white')
         for j in range(len(names)):
             rank = panels['rank'][b, j]
             ax = row[3 + j]
@@ -130,6 +154,8 @@ def draw_panels(images: np.ndarray,
                 for (y, x), r in np.ndenumerate(rank):
                     ax.text(x, y, str(int(r)), ha='center', va='center',
                             fontsize=6 if n > 16 else 8, color='black')
+            if centers is not None:
+                mark_centers(ax, centers[b, j], gw)
         for j, ax in enumerate(row):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -137,7 +163,8 @@ def draw_panels(images: np.ndarray,
                 ax.set_title(heads[j], fontsize=8)
         if titles:
             row[0].set_ylabel(titles[b], fontsize=8)
-    fig.suptitle('SemAIM orders (Fig. 2): warm = predicted first',
+    fig.suptitle('SemAIM orders (Fig. 2): warm = predicted first, outlined = '
+                 'the chosen centre(s) (white on S: the semantic order\'s)',
                  fontsize=9)
     fig.tight_layout()
     d = osp.dirname(out_file)

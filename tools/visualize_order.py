@@ -2,7 +2,7 @@
 
     python tools/visualize_order.py CONFIG CKPT img1.jpg img2.png ... --out orders.png
     python tools/visualize_order.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py \
-        work_dirs/demo/semantic/iter_600.pth --fashion-mnist 0 1 2 3 --out orders.png
+        work_dirs/demo/stages/HASH/work/iter_300.pth --fashion-mnist 0 1 2 3 --out orders.png
 
 Per image: the input, the last block's CLS self-attention, the similarity map
 S and the raster / stochastic / similarity / semantic / multi-centre orders

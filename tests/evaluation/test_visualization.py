@@ -103,3 +103,19 @@ def test_visualize_order_tool(tmp_path):
     ranks = np.load(out + '.npz')['rank']
     assert ranks.shape == (1, 5, 7, 7)
     assert all(sorted(r.ravel()) == list(range(49)) for r in ranks[0])
+
+
+def test_chosen_centres_are_recorded(model, tmp_path):
+    """The outlined centres: the semantic order's centre is its first
+    patch; the multi-centre order has two; other orders none."""
+    out = str(tmp_path / 'fig2.png')
+    panels = visualize_orders(model, torch.randn(2, 3, 28, 28), out)
+    centers, ranks = panels['centers'], panels['rank']
+    names = list(panels['order_names'])
+    sem, multi = names.index('semantic'), names.index('multi-centre')
+    for b in range(2):
+        assert centers[b, sem, 0] == ranks[b, sem].reshape(-1).argmin()
+        assert (centers[b, sem, 1:] == -1).all()
+        assert (centers[b, multi] >= 0).sum() == 2
+        assert (centers[b, names.index('raster')] == -1).all()
+    assert (np.load(out + '.npz')['centers'] == centers).all()

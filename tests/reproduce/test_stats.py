@@ -1,0 +1,112 @@
+"""Statistics over seeds equal hand-computed values, on the numbers and on
+a report built from fixture result JSONs."""
+import json
+import math
+import os
+import os.path as osp
+
+import pytest
+
+from semaim_mm.reproduce import build_plan, load_spec
+from semaim_mm.reproduce.report import render
+from semaim_mm.reproduce.stats import (T975, fmt_paired, paired_difference,
+                                       sentence, summarize, t_quantile)
+from semaim_mm.reproduce.store import Results
+
+SEMANTIC = {0: 80.0, 1: 81.0, 2: 82.5}
+RASTER = {0: 78.0, 1: 80.0, 2: 80.5}
+# hand-computed: mean 81.1667, sample var (1.3611 + 0.0278 + 1.7778) / 2
+SEMANTIC_STD = math.sqrt(3.1666667 / 2)
+# raster - semantic = (-2, -1, -2): mean -1.6667, sd 0.57735, se 0.33333,
+# t(0.975, 2) = 4.303 -> half width 1.4343
+DIFF_LOW, DIFF_HIGH = -1.6666667 - 1.4343, -1.6666667 + 1.4343
+
+
+def test_summary_and_paired_interval():
+    s = summarize(SEMANTIC.values())
+    assert s.n == 3 and s.mean == pytest.approx(81.1666667)
+    assert s.std == pytest.approx(SEMANTIC_STD, rel=1e-6)
+    p = paired_difference(RASTER, SEMANTIC)
+    assert p.n == 3 and p.mean == pytest.approx(-1.6666667)
+    assert p.low == pytest.approx(DIFF_LOW, abs=2e-4)
+    assert p.high == pytest.approx(DIFF_HIGH, abs=2e-4)
+    assert p.resolved
+    # only common seeds pair; one pair gives no interval
+    one = paired_difference({0: 79.0}, SEMANTIC)
+    assert (one.n, one.mean, one.low, one.resolved) == (1, -1.0, None, False)
+    assert paired_difference({5: 1.0}, SEMANTIC) is None
+    assert summarize([3.0]).std is None and summarize([]) is None
+
+
+def test_t_quantile_table_matches_scipy():
+    for df in (1, 2, 4, 10, 30):
+        assert t_quantile(df) == pytest.approx(T975[df - 1], abs=1e-3)
+    assert t_quantile(200) == pytest.approx(1.972, abs=1e-3)
+
+
+def test_sentences_say_what_is_resolved():
+    unresolved = paired_difference({0: 80.5, 1: 80.0, 2: 83.0}, SEMANTIC)
+    text = sentence('FT 10%', 'semantic', {
+        'raster': paired_difference(RASTER, SEMANTIC),
+        'stochastic': unresolved})
+    assert 'resolved (95% interval excludes 0): raster -1.67' in text
+    assert 'not resolved' in text and 'stochastic' in text.split(
+        'not resolved')[1]
+    one = sentence('k-NN', 'semantic',
+                   {'mae': paired_difference({0: 70.0}, {0: 71.5})})
+    assert 'one seed' in one and 'mae -1.50' in one
+    assert fmt_paired(unresolved).endswith(']')  # no '*': not resolved
+
+
+SPEC = """
+_base_ = '{root}/configs/reproduce/demo.py'
+SEMAIM = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'
+FINETUNE = ('configs/benchmarks/finetune/'
+            'vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py')
+seeds = [0, 1, 2]
+rows = dict(_delete_=True,
+            semantic=dict(pretrain=SEMAIM, seed_keys=['model.seed']),
+            raster=dict(pretrain=SEMAIM, seed_keys=['model.seed'],
+                        overrides={{'model.order': 'raster'}}),
+            scratch=dict(init='random'))
+columns = dict(_delete_=True, ft=dict(title='FT', config=FINETUNE,
+                                      epochs=1, label_fraction=0.1))
+default_columns = ['ft']
+tables = [dict(title='fixture', rows=['semantic', 'raster', 'scratch'],
+               columns=['ft'], cost=True)]
+budget_curve = None
+"""
+
+
+def _write(plan, h, **data):
+    d = plan.stage_dir(h)
+    os.makedirs(d, exist_ok=True)
+    base = dict(hash=h, command='fixture', git='abc', images=64,
+                machine=dict(cpu_count=2, load_start=[1, 1, 1]),
+                wall_s=10.0, cpu_s=12.0,
+                record=dict(images_seen=64, train_wall_s=10.0,
+                            train_cpu_s=20.0), metrics={})
+    with open(osp.join(d, 'result.json'), 'w') as f:
+        json.dump(dict(base, **data), f)
+
+
+def test_report_from_fixture_jsons(tmp_path, repo_root):
+    spec_file = tmp_path / 'spec.py'
+    spec_file.write_text(SPEC.format(root=repo_root))
+    plan = build_plan(load_spec(str(spec_file), str(tmp_path / 'wd')))
+    for (row, col, seed), h in plan.cells.items():
+        value = dict(semantic=SEMANTIC, raster=RASTER).get(row, {}).get(seed)
+        if value is not None:
+            _write(plan, h, kind='train', row=row, column=col, seed=seed,
+                   metrics={'accuracy/top1': value})
+    for (row, images, seed), h in plan.pretrains.items():
+        _write(plan, h, kind='pretrain', row=row, column=None, seed=seed)
+    results = Results(plan)
+    assert results.cell('semantic', 'ft') == SEMANTIC
+    text = render(plan, str(tmp_path))
+    assert f'81.17 ± {SEMANTIC_STD:.2f}' in text
+    assert f'-1.67 [{DIFF_LOW:+.2f}, {DIFF_HIGH:+.2f}] *' in text
+    assert '| 64 | 10 | 20 |' in text  # pre-training images, wall, CPU
+    assert 'ft: scratch (seeds 0, 1, 2)' in text  # missing cells listed
+    assert '| FT | 6 | 10 | 12 |' in text  # mean stage cost per column
+    assert osp.getsize(tmp_path / 'fig_rows.png') > 1000

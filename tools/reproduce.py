@@ -1,0 +1,27 @@
+"""Run an experiment matrix (rows: pre-trainings or initialisations;
+columns: evaluations; seeds) in resumable stages and write its report.
+
+    python tools/reproduce.py configs/reproduce/fashion_mnist.py   # all
+    python tools/reproduce.py SPEC --dry-run      # stages, status, estimate
+    python tools/reproduce.py SPEC --only semantic,scratch --seeds 0
+    python tools/reproduce.py SPEC --columns ft_10pct,knn --no-curve
+    python tools/reproduce.py SPEC --report-only  # from finished stages
+
+A stage is pretrain(row, seed) or evaluate(row, column, seed); each writes
+WORK_DIR/stages/<hash>/result.json (the hash covers its full resolved config,
+an evaluation's includes its pre-training's). A rerun skips finished stages;
+an interrupted one starts again from an empty work folder. The report is
+WORK_DIR/report.md with fig_budget.png and fig_rows.png beside it.
+"""
+import os.path as osp
+import sys
+import warnings
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# mmengine imports pkg_resources, which warns on every start.
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated')
+
+from semaim_mm.reproduce.cli import main  # noqa: E402
+
+if __name__ == '__main__':
+    sys.exit(main(doc=__doc__))
