@@ -10,11 +10,11 @@
 _base_ = './fashion_mnist.py'
 
 # ------------------------------------------------------------- budget knobs
-PRETRAIN_IMAGES = 64 * 300     # per pre-training row (300 iterations x 64)
-FT_EPOCHS = 5                  # fine-tuning on 10% of the labels
-KNN_BANK_FRACTION = 1 / 3      # k-NN bank: a class-balanced third of train
+PRETRAIN_IMAGES = 64 * 250     # per pre-training row (250 iterations x 64)
+FT_EPOCHS = 3                  # fine-tuning on 10% of the labels
+KNN_BANK_FRACTION = 1 / 6      # k-NN bank: a class-balanced sixth of train
 LINEAR_FRACTION = 0.1          # linear probe: 10% of the labels ...
-LINEAR_EPOCHS = 5              # ... for this many epochs
+LINEAR_EPOCHS = 3              # ... for this many epochs
 
 work_dir = 'work_dirs/demo'
 title = 'SemAIM demo on Fashion-MNIST (one seed)'

@@ -14,7 +14,7 @@
 # a config's own length and scaled to these.
 SEMAIM = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'
 MAE = 'configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py'
-FINETUNE = 'configs/benchmarks/finetune/vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py'  # noqa: E501
+FINETUNE = 'configs/benchmarks/finetune/vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py'  # noqa: E501
 LINEAR = 'configs/benchmarks/linear/vit-tiny-p4_1xb512-linear-coslr-30e_fashion-mnist.py'  # noqa: E501
 KNN = 'configs/benchmarks/knn/vit-tiny-p4_knn_fashion-mnist.py'
 SEMAIM_MOSAIC = 'configs/pretrain/semaim_vit-tiny-p8_fashion-mosaic.py'
@@ -23,10 +23,10 @@ DET = 'configs/det/semaim_vit-tiny_mask-rcnn_fpn_fashion-mosaic.py'
 SEG = 'configs/seg/semaim_vit-tiny-p8_upernet_fashion-mosaic-128x128.py'
 
 # ---------------------------------------------------------------- recipe knobs
-PRETRAIN_IMAGES = 64 * 600      # per pre-training row (iterations x batch 64)
-FT_1PCT_EPOCHS = 30             # 600 labelled images
-FT_10PCT_EPOCHS = 10            # 6000 labelled images
-FT_FULL_EPOCHS = 2              # all 60000
+PRETRAIN_IMAGES = 64 * 940      # per pre-training row: one epoch (940 x 64)
+FT_1PCT_EPOCHS = 50             # 600 labelled images: 500 steps of 64
+FT_10PCT_EPOCHS = 8             # 6000 labelled images: 752 steps
+FT_FULL_EPOCHS = 1              # all 60000: 938 steps
 LINEAR_EPOCHS = 20
 LINEAR_FRACTION = 0.1           # the probe trains on this share of the labels
 MOSAIC_IMAGES = 32 * 600        # mosaic pre-training budget (batch 32)

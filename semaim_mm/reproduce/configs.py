@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from ..engine.schedule import rescale
 from .spec import SpecError
 
 RECORDER = 'StageRecorderHook'
@@ -58,18 +59,9 @@ def loop_unit(cfg) -> str:
     raise SpecError('train_cfg has neither max_iters nor max_epochs')
 
 
-def _scale_point(v, old: float, new: float, integer: bool):
-    if v is None or v > old:
-        return v
-    if v == old:
-        return new
-    x = v * new / old
-    return min(new, max(1, round(x))) if integer and v > 0 else x
-
-
 def scale_schedule(cfg, new: int) -> int:
-    """Set the run length to ``new`` epochs / iterations; every parameter
-    scheduler's ``begin`` / ``end`` / ``T_max`` is scaled by ``new / old``.
+    """Set the run length to ``new`` epochs / iterations and rescale the
+    parameter schedulers with it (:func:`semaim_mm.engine.schedule.rescale`).
     Returns the old length."""
     unit = loop_unit(cfg)
     key = f'max_{unit}'
@@ -77,21 +69,12 @@ def scale_schedule(cfg, new: int) -> int:
     cfg.train_cfg[key] = new
     schedulers = cfg.get('param_scheduler') or []
     for s in ([schedulers] if isinstance(schedulers, dict) else schedulers):
-        by_epoch = s.get('by_epoch', True)
-        if by_epoch != (unit == 'epochs'):
+        if s.get('by_epoch', True) != (unit == 'epochs'):
             raise SpecError(
                 f"param_scheduler {s.get('type')} counts "
-                f"{'epochs' if by_epoch else 'iterations'} in a loop that "
-                f'counts {unit}: write it in {unit} to scale it')
-        integer = not (by_epoch and s.get('convert_to_iter_based', False))
-        begin, end = s.get('begin', 0), s.get('end')
-        span = None if end is None or end > old else end - begin
-        s['begin'] = _scale_point(begin, old, new, integer)
-        if end is not None:
-            s['end'] = _scale_point(end, old, new, integer)
-        if 'T_max' in s:
-            s['T_max'] = (s['end'] - s['begin']) if s['T_max'] == span \
-                else _scale_point(s['T_max'], old, new, integer)
+                f"{'epochs' if s.get('by_epoch', True) else 'iterations'} in "
+                f'a loop that counts {unit}: write it in {unit} to scale it')
+    rescale(schedulers, unit == 'epochs', old, new)
     return old
 
 

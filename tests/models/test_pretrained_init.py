@@ -20,7 +20,7 @@ from .helpers import reference_semaim
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FT = osp.join(ROOT, 'configs/benchmarks/finetune/'
-              'vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py')
+              'vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py')
 LIN = osp.join(ROOT, 'configs/benchmarks/linear/'
                'vit-tiny-p4_1xb512-linear-coslr-30e_fashion-mnist.py')
 

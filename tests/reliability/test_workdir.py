@@ -138,13 +138,13 @@ def test_twenty_iterations_print_a_short_log(tmp_path):
     # at least every 10% of the run (the config logs every 20 iterations)
     assert sum('Iter(train)' in x for x in lines) >= 10
     assert 'sim_peak (logged every step) = N * max S' in log
-    # max_iters=20 rescaled the 300-iteration schedule: warm-up 30 -> 2,
+    # max_iters=20 rescaled the 940-iteration schedule: warm-up 94 -> 2,
     # cosine over the rest, ending near eta_min.
-    assert ('LinearLR end 30->2; CosineAnnealingLR begin 30->2 end 300->20 '
-            'T_max 270->18') in log
+    assert ('LinearLR end 94->2; CosineAnnealingLR begin 94->2 end 940->20 '
+            'T_max 846->18') in log
     scalars = glob.glob(str(tmp_path / 'wd/*/vis_data/scalars.json'))
     lrs = [json.loads(x)['lr'] for x in open(scalars[0])]
-    assert max(lrs) == pytest.approx(1.5e-3) and lrs[-1] < 1e-4
+    assert max(lrs) == pytest.approx(3e-3) and lrs[-1] < 2e-4
 
 
 def test_debug_log_level_keeps_the_full_dump(tmp_path):
@@ -176,9 +176,11 @@ def test_rescale_epoch_schedule_and_sentinels():
              dict(type='ConstantLR', by_epoch=False, begin=0, end=500),
              dict(type='PolyLR', by_epoch=True, begin=0, end=10**9)]
     changes = rescale(sched, True, 800, 8)
-    assert sched[0]['end'] == 1  # 0.4 rounds to 0: one epoch of warm-up
+    # converted to iterations by mmengine: fractions of an epoch are exact
+    assert sched[0]['end'] == pytest.approx(0.4)
+    # whole epochs: a positive milestone stays >= 1, T_max spans begin..end
     assert (sched[1]['begin'], sched[1]['end'], sched[1]['T_max']) == \
-        (0, 8, 8)
+        (1, 8, 7)
     assert sched[2]['milestones'] == [4, 6]
     assert sched[3]['end'] == 500  # counted in iterations: unchanged
     assert sched[4]['end'] == 10**9  # past the end: a sentinel

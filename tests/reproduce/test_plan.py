@@ -122,8 +122,8 @@ def test_hash_chain_and_selection(plan):
 def test_schedule_scaled_to_the_budget(repo_root):
     ft = Config.fromfile(osp.join(
         repo_root, 'configs', 'benchmarks', 'finetune',
-        'vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py'))
-    assert scale_schedule(ft, 5) == 20
+        'vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py'))
+    assert scale_schedule(ft, 5) == 10
     warm, cos = ft.param_scheduler
     assert (warm.end, cos.begin, cos.end, cos.T_max) == (0.5, 0.5, 5, 4.5)
     pre = Config.fromfile(osp.join(repo_root, 'configs', 'pretrain',
@@ -169,8 +169,8 @@ def test_spec_mistakes_are_named(tmp_path, repo_root, column, extra,
     spec.write_text(
         f"_base_ = '{repo_root}/configs/reproduce/demo.py'\n"
         "SEMAIM = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'\n"
-        "FT = 'configs/benchmarks/finetune/vit-tiny-p4_1xb128-coslr-"
-        "20e_fashion-mnist.py'\n"
+        "FT = 'configs/benchmarks/finetune/vit-tiny-p4_1xb64-coslr-"
+        "10e_fashion-mnist.py'\n"
         f"columns = dict(ft=dict(dict(title='FT', config=FT, epochs=1), "
         f"{column}))\n"
         "default_columns = ['ft']\n"

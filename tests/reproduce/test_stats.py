@@ -62,7 +62,7 @@ SPEC = """
 _base_ = '{root}/configs/reproduce/demo.py'
 SEMAIM = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'
 FINETUNE = ('configs/benchmarks/finetune/'
-            'vit-tiny-p4_1xb128-coslr-20e_fashion-mnist.py')
+            'vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py')
 seeds = [0, 1, 2]
 rows = dict(_delete_=True,
             semantic=dict(pretrain=SEMAIM, seed_keys=['model.seed']),
