@@ -16,7 +16,7 @@ grid: slide-inference crops, whole-image inference on other sizes,
 non-square inputs. Inputs whose sides are not multiples of the patch size are
 zero-padded at the bottom/right (``pad_to_patch``), as mmseg's ViT does.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from mmseg.registry import MODELS
@@ -30,9 +30,10 @@ class SemAIMViTSeg(SemAIMViT):
     """SemAIM ViT encoder returning multi-level feature maps for mmseg.
 
     Args:
-        arch, img_size, patch_size, in_channels, drop_rate, attn_drop_rate,
-        drop_path_rate, qkv_bias, norm_cfg, interpolate_mode: as
-            :class:`~semaim_mm.models.SemAIMViT`.
+        img_size, drop_path_rate: as :class:`~semaim_mm.models.SemAIMViT`,
+            with segmentation defaults (512, 0.1); every other
+            :class:`~semaim_mm.models.SemAIMViT` argument (``arch``,
+            ``patch_size``, ``norm_cfg``, ``init_cfg``, ...) is passed on.
         out_indices: blocks whose outputs are returned (0-based; negative
             counts from the end).
         final_norm: apply the encoder's final LayerNorm to the last block's
@@ -53,35 +54,15 @@ class SemAIMViTSeg(SemAIMViT):
     """
 
     def __init__(self,
-                 arch: Union[str, dict] = 'base',
                  img_size: Union[int, Tuple[int, int]] = 512,
-                 patch_size: int = 16,
-                 in_channels: int = 3,
                  out_indices: Sequence[int] = (3, 5, 7, 11),
-                 drop_rate: float = 0.,
-                 attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.1,
-                 qkv_bias: bool = True,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
                  final_norm: bool = False,
-                 interpolate_mode: str = 'bicubic',
                  pad_to_patch: bool = True,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(
-            arch=arch,
-            img_size=img_size,
-            patch_size=patch_size,
-            in_channels=in_channels,
-            out_indices=list(out_indices),
-            drop_rate=drop_rate,
-            attn_drop_rate=attn_drop_rate,
-            drop_path_rate=drop_path_rate,
-            qkv_bias=qkv_bias,
-            norm_cfg=norm_cfg,
-            final_norm=final_norm,
-            out_type='featmap',
-            interpolate_mode=interpolate_mode,
-            init_cfg=init_cfg)
+                 **kwargs) -> None:
+        super().__init__(img_size=img_size, out_indices=list(out_indices),
+                         drop_path_rate=drop_path_rate, final_norm=final_norm,
+                         out_type='featmap', **kwargs)
         self.pad_to_patch = pad_to_patch
 
     # --- forward -----------------------------------------------------------

@@ -45,7 +45,7 @@ def test_full_matrix_rows_and_stages(plan):
     assert {'raster', 'stochastic', 'similarity', 'semantic',
             'semantic_official', 'semantic_multicenter'} <= orders
     depths = {s.cfg.model.neck.depth for s in main
-              if s.cfg.model.type == 'SemAIM' and s.images == 38400}
+              if s.cfg.model.type == 'SemAIM' and s.images == spec.pretrain_images}
     assert depths == {1, 3, 6}
     # transfer rows evaluate detection and segmentation only
     assert {c for (r, c, _) in plan.cells if r.startswith('mosaic')} == {
@@ -113,8 +113,8 @@ def test_hash_chain_and_selection(plan):
     picked = select(plan, ['semantic', 'scratch'], ['ft_10pct'], [0],
                     curve=False)
     assert [s.label for s in picked] == [
-        'pretrain semantic seed 0 (38400 images)', 'ft_10pct semantic seed 0',
-        'ft_10pct scratch seed 0']
+        f'pretrain semantic seed 0 ({plan.spec.pretrain_images} images)',
+        'ft_10pct semantic seed 0', 'ft_10pct scratch seed 0']
     with pytest.raises(SpecError, match='unknown'):
         select(plan, ['no_such_row'])
 
