@@ -24,6 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import semaim_mm  # noqa: E402,F401
 from semaim_mm import benchmark as bm  # noqa: E402
+from semaim_mm import flops  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -97,14 +98,15 @@ def build_entries(args, cfg, device, size):
         entries[name] = dict(
             kind='semaim', path=path, model=model,
             opt=bm.make_optimizer(model, device),
-            flops_per_image=bm.model_step_flops(model, (size, size), path))
+            flops_per_image=flops.model_step_flops(model, (size, size), path))
     if args.mae:
         model = bm.build_mae(cfg, size, device)
         model.init_weights()
         quiet_mmengine()
         entries['mae'] = dict(kind='mae', path='mae', model=model,
                               opt=bm.make_optimizer(model, device),
-                              flops_per_image=None)
+                              flops_per_image=flops.mae_model_step_flops(
+                                  model, (size, size)))
     for e in entries.values():
         e['steps'] = []
         e['mem'] = []

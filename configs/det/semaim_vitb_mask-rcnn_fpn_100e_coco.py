@@ -101,7 +101,9 @@ max_epochs = 100
 train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='AmpOptimWrapper',  # bf16, as pre-training (fp16: see there)
+    dtype='bfloat16',
+    loss_scale=1.0,
     constructor='SemAIMLayerDecayOptimizerConstructor',
     optimizer=dict(_delete_=True, type='AdamW', lr=8e-5, betas=(0.9, 0.999),
                    weight_decay=0.1),

@@ -28,8 +28,9 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     _delete_=True,
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    type='AmpOptimWrapper',  # bf16, as pre-training (fp16: see there)
+    dtype='bfloat16',
+    loss_scale=1.0,
     optimizer=dict(
         type='AdamW', lr=4e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='SemAIMLayerDecayOptimizerConstructor',

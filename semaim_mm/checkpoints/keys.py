@@ -96,27 +96,25 @@ def mm_vit_to_timm(sd: StateDict) -> StateDict:
     return out
 
 
+# The first kind whose every entry some key starts with (an entry is one
+# prefix or a tuple of alternatives); the order settles overlaps.
+FORMAT_RULES: Tuple[Tuple[str, tuple], ...] = (
+    ('detector', ('backbone.', ('roi_head.', 'rpn_head.'))),
+    ('segmentor', ('backbone.', 'decode_head.')),
+    ('semaim', ('backbone.layers.', 'neck.blocks.')),
+    ('classifier', ('backbone.', ('head.fc', 'head.layers'))),
+    ('reference', ('blocks.', 'query_blocks.')),
+    ('timm-vit', ('blocks.', 'patch_embed.proj.')),
+    ('backbone', ('layers.', 'patch_embed.projection.')),
+)
+
+
 def detect_format(keys: Union[Mapping[str, Any], Sequence[str]]) -> str:
     """The kind of a state dict (or of its keys): ``semaim``, ``reference``,
     ``backbone``, ``timm-vit``, ``detector``, ``segmentor``, ``classifier``
     or ``unknown``. A ``module.`` prefix (DDP) is ignored."""
     keys = [k[7:] if k.startswith('module.') else k for k in keys]
-
-    def has(prefix):
-        return any(k.startswith(prefix) for k in keys)
-
-    if has('backbone.') and (has('roi_head.') or has('rpn_head.')):
-        return 'detector'
-    if has('backbone.') and has('decode_head.'):
-        return 'segmentor'
-    if has('backbone.layers.') and has('neck.blocks.'):
-        return 'semaim'
-    if has('backbone.') and (has('head.fc') or has('head.layers')):
-        return 'classifier'
-    if has('blocks.') and has('query_blocks.'):
-        return 'reference'
-    if has('blocks.') and has('patch_embed.proj.'):
-        return 'timm-vit'
-    if has('layers.') and has('patch_embed.projection.'):
-        return 'backbone'
+    for kind, entries in FORMAT_RULES:
+        if all(any(k.startswith(e) for k in keys) for e in entries):
+            return kind
     return 'unknown'

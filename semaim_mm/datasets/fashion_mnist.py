@@ -9,6 +9,8 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from ..utils import check_choice
+
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress',
                          'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
                          'Ankle boot')
@@ -125,9 +127,7 @@ class FashionMNISTDataset(BaseDataset):
                  download: bool = False,
                  to_rgb: bool = True,
                  **kwargs) -> None:
-        if split not in SPLIT_FILES:
-            raise ValueError(f'split must be one of {sorted(SPLIT_FILES)}, '
-                             f'got {split!r}')
+        check_choice('split', split, sorted(SPLIT_FILES))
         self.split = split
         self.download = download
         self.to_rgb = to_rgb

@@ -19,6 +19,8 @@ from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+from ..utils import check_choice
+
 
 class BadImageError(IOError):
     """An image file that cannot be used for training."""
@@ -108,9 +110,7 @@ class SafeLoadImageFromFile(BaseTransform):
                  check_truncation: bool = True, color_type: str = 'color',
                  imdecode_backend: str = 'cv2', to_float32: bool = False,
                  backend_args: Optional[dict] = None) -> None:
-        if on_error not in ('skip', 'raise'):
-            raise ValueError(f"on_error must be 'skip' or 'raise', got "
-                             f'{on_error!r}')
+        check_choice('on_error', on_error, ('skip', 'raise'))
         self.on_error = on_error
         self.max_skips = max_skips
         self.check_truncation = check_truncation

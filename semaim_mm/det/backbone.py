@@ -51,8 +51,8 @@ from mmpretrain.models.backbones.vit_sam import (get_rel_pos,
 from mmpretrain.models.utils import LayerNorm2d, resize_pos_embed
 from torch import Tensor, nn
 
-from semaim_mm.models.attention import SelfAttention
-from semaim_mm.models.vit import SemAIMBlock, SemAIMViT, sincos_pos_embed
+from semaim_mm.models.attention import PreNormBlock, SelfAttention
+from semaim_mm.models.vit import SemAIMViT, sincos_pos_embed
 
 # Parameters an encoder checkpoint does not have (regular expressions on the
 # backbone's own names).
@@ -137,10 +137,9 @@ class RelPosAttention(SelfAttention):
             q, k, v, attn_mask=bias, dropout_p=self.dropout_p))
 
 
-class ViTDetBlock(SemAIMBlock):
+class ViTDetBlock(PreNormBlock):
     """Pre-norm block with window (``window_size > 0``) or global attention
-    and relative position bias; otherwise :class:`SemAIMBlock` (same
-    parameter names)."""
+    and relative position bias; parameter names as :class:`SemAIMBlock`."""
 
     def __init__(self,
                  embed_dims: int,
@@ -153,12 +152,11 @@ class ViTDetBlock(SemAIMBlock):
                  drop_path_rate: float = 0.,
                  qkv_bias: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6)) -> None:
-        super().__init__(embed_dims, num_heads, feedforward_channels,
-                         drop_rate, attn_drop_rate, drop_path_rate, qkv_bias,
-                         norm_cfg)
+        attn = RelPosAttention(embed_dims, num_heads, rel_pos_size, qkv_bias,
+                               attn_drop_rate, drop_rate)
+        super().__init__(attn, embed_dims, feedforward_channels, drop_rate,
+                         drop_path_rate, norm_cfg)
         self.window_size = window_size
-        self.attn = RelPosAttention(embed_dims, num_heads, rel_pos_size,
-                                    qkv_bias, attn_drop_rate, drop_rate)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, C) -> (B, H, W, C)."""

@@ -18,6 +18,10 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks.drop import build_dropout
+from mmcv.cnn.bricks.transformer import FFN
+from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from .orders import Order
@@ -166,11 +170,13 @@ def build_attention_path(path: str, order: Order
 
 class MultiHeadBase(nn.Module):
     """Shared part of the attention modules: head split/merge and the output
-    projection (``proj``), named as in mmpretrain's ``MultiheadAttention``."""
+    projection (``proj``), named as in mmpretrain's ``MultiheadAttention``;
+    subclasses add their input projections in :meth:`build_inputs`."""
 
     def __init__(self,
                  embed_dims: int,
                  num_heads: int,
+                 qkv_bias: bool = True,
                  attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
         super().__init__()
@@ -181,6 +187,11 @@ class MultiHeadBase(nn.Module):
         self.attn_drop = attn_drop
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
+        self.build_inputs(embed_dims, qkv_bias)
+
+    def build_inputs(self, embed_dims: int, qkv_bias: bool) -> None:
+        """Create the input projections (``qkv``, or ``q``/``k``/``v``)."""
+        raise NotImplementedError
 
     @property
     def dropout_p(self) -> float:
@@ -205,13 +216,7 @@ class SelfAttention(MultiHeadBase):
     ``MultiheadAttention`` so encoder weights load into ``VisionTransformer``.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__(embed_dims, num_heads, attn_drop, proj_drop)
+    def build_inputs(self, embed_dims: int, qkv_bias: bool) -> None:
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
 
     def qkv_heads(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -235,13 +240,7 @@ class CrossAttention(MultiHeadBase):
     """Multi-head cross-attention: queries from one stream, keys/values from
     another (separate q, k, v projections as in the reference decoder)."""
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__(embed_dims, num_heads, attn_drop, proj_drop)
+    def build_inputs(self, embed_dims: int, qkv_bias: bool) -> None:
         self.q = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
         self.k = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
         self.v = nn.Linear(embed_dims, embed_dims, bias=qkv_bias)
@@ -256,3 +255,31 @@ class CrossAttention(MultiHeadBase):
             self.split_heads(self.q(q)), self.split_heads(self.k(kv)),
             self.split_heads(self.v(kv)), causal, attn_mask, self.dropout_p)
         return self.merge_heads(out)
+
+
+class PreNormBlock(BaseModule):
+    """The parts of a pre-norm transformer block around its attention:
+    ``ln1``, ``attn``, ``drop_path``, ``ln2``, ``ffn`` (GELU MLP), named as in
+    mmpretrain's ``TransformerEncoderLayer``. Subclasses choose the attention
+    and write :meth:`forward`."""
+
+    def __init__(self,
+                 attn: nn.Module,
+                 embed_dims: int,
+                 feedforward_channels: int,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = attn
+        self.drop_path = build_dropout(
+            dict(type='DropPath', drop_prob=drop_path_rate))
+        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.ffn = FFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            ffn_drop=drop_rate,
+            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
+            act_cfg=dict(type='GELU'))

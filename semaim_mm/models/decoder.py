@@ -3,15 +3,12 @@ from typing import List, Optional, Union
 
 import numpy as np
 import torch
-from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.drop import build_dropout
-from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.registry import MODELS
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from .attention import CrossAttention, FastPath, ReferencePath
+from .attention import CrossAttention, FastPath, PreNormBlock, ReferencePath
 
 TAP_MODES = ('after', 'before')
 
@@ -36,7 +33,7 @@ def decoder_taps(encoder_depth: int, depth: int, mode: str = 'after') -> List[in
     return ends if mode == 'after' else [e - 1 for e in ends]
 
 
-class CrossAttentionBlock(BaseModule):
+class CrossAttentionBlock(PreNormBlock):
     """Decoder block: ``g = g + attn(ln1(g), ln1(h))``, then ``ln2`` + MLP.
     One norm for queries and keys, as in the reference code; no
     self-attention, so query rows never see each other."""
@@ -49,17 +46,10 @@ class CrossAttentionBlock(BaseModule):
                  qkv_bias: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = CrossAttention(embed_dims, num_heads, qkv_bias)
-        self.drop_path = build_dropout(
-            dict(type='DropPath', drop_prob=drop_path_rate))
-        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.ffn = FFN(
-            embed_dims=embed_dims,
-            feedforward_channels=feedforward_channels,
-            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
-            act_cfg=dict(type='GELU'))
+        super().__init__(CrossAttention(embed_dims, num_heads, qkv_bias),
+                         embed_dims, feedforward_channels,
+                         drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
+                         init_cfg=init_cfg)
 
     def forward(self,
                 q: Tensor,

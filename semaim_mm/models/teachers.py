@@ -37,6 +37,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..teacher_checkpoints import TEACHER_FORMATS, load_teacher_state_dict
+from ..utils import check_choice
 from .orders import SIMILARITY_NORMS, similarity_map
 
 # Published teacher architectures (width, depth, heads, output dims).
@@ -177,12 +178,8 @@ class TeacherTargetGenerator(BaseModule):
                 f'{kind.upper()} teacher needs `checkpoint`: the path of '
                 f'{TEACHER_FORMATS[kind]} (see docs/teachers.md); a random '
                 'teacher is never used')
-        if grid_mismatch not in ('interpolate', 'error'):
-            raise ValueError("grid_mismatch must be 'interpolate' or 'error'"
-                             f', got {grid_mismatch!r}')
-        if similarity_norm not in SIMILARITY_NORMS:
-            raise ValueError(f'similarity_norm must be one of '
-                             f'{SIMILARITY_NORMS}, got {similarity_norm!r}')
+        check_choice('grid_mismatch', grid_mismatch, ('interpolate', 'error'))
+        check_choice('similarity_norm', similarity_norm, SIMILARITY_NORMS)
         self.kind = kind
         self.checkpoint = checkpoint
         self.student_patch_size = student_patch_size

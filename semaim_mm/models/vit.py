@@ -11,9 +11,6 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.drop import build_dropout
-from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule, ModuleList
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
@@ -22,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..checkpoints import load_encoder_into
-from .attention import FastPath, ReferencePath, SelfAttention
+from .attention import FastPath, PreNormBlock, ReferencePath, SelfAttention
 
 
 @contextmanager
@@ -76,7 +73,7 @@ def sincos_pos_embed(grid: Tuple[int, int], embed_dims: int,
     return pos.float()[None]
 
 
-class SemAIMBlock(BaseModule):
+class SemAIMBlock(PreNormBlock):
     """Pre-norm transformer block whose self-attention can be causal or
     masked. Same parameter names as mmpretrain's ``TransformerEncoderLayer``.
     """
@@ -91,19 +88,10 @@ class SemAIMBlock(BaseModule):
                  qkv_bias: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = SelfAttention(embed_dims, num_heads, qkv_bias,
-                                  attn_drop_rate, drop_rate)
-        self.drop_path = build_dropout(
-            dict(type='DropPath', drop_prob=drop_path_rate))
-        self.ln2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.ffn = FFN(
-            embed_dims=embed_dims,
-            feedforward_channels=feedforward_channels,
-            ffn_drop=drop_rate,
-            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate),
-            act_cfg=dict(type='GELU'))
+        attn = SelfAttention(embed_dims, num_heads, qkv_bias, attn_drop_rate,
+                             drop_rate)
+        super().__init__(attn, embed_dims, feedforward_channels, drop_rate,
+                         drop_path_rate, norm_cfg, init_cfg)
 
     def forward(self,
                 x: Tensor,

@@ -1,10 +1,11 @@
-"""FLOP counting of semaim_mm.benchmark against hand counts and torch's
+"""FLOP counting of semaim_mm.flops against hand counts and torch's
 FlopCounterMode."""
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from semaim_mm import benchmark as bm
+from semaim_mm import flops as fl
 from .helpers import images, tiny_semaim
 
 
@@ -12,9 +13,9 @@ def test_encoder_block_hand_count():
     # tokens 5, width 8, MLP 16: qkv 2*5*8*24, proj 2*5*8*8, fc1 and fc2
     # 2*5*8*16 each, attention QK^T + AV 2 * 2*pairs*8.
     matmuls = 1920 + 640 + 1280 + 1280
-    assert bm.encoder_block_flops(5, 8, 16) == matmuls + 4 * 25 * 8
+    assert fl.encoder_block_flops(5, 8, 16) == matmuls + 4 * 25 * 8
     # causal: 5*6/2 = 15 (query, key) pairs
-    assert bm.encoder_block_flops(5, 8, 16, bm.causal_pairs(5)) == \
+    assert fl.encoder_block_flops(5, 8, 16, fl.causal_pairs(5)) == \
         matmuls + 4 * 15 * 8
 
 
@@ -22,20 +23,20 @@ def test_decoder_block_hand_count():
     # 4 queries, 5 keys, width 8, MLP 32: q 2*4*8*8, k and v 2*5*8*8 each,
     # proj 2*4*8*8, fc1/fc2 2*4*8*32 each, attention 4*pairs*8.
     matmuls = 512 + 2 * 640 + 512 + 2 * 2048
-    assert bm.decoder_block_flops(4, 5, 8, 32) == matmuls + 4 * 20 * 8
+    assert fl.decoder_block_flops(4, 5, 8, 32) == matmuls + 4 * 20 * 8
     # 4 keys: k and v cost 2*4*8*8 each; causal 4*5/2 = 10 pairs
     matmuls4 = 512 + 2 * 512 + 512 + 2 * 2048
-    assert bm.decoder_block_flops(4, 4, 8, 32, bm.causal_pairs(4)) == \
+    assert fl.decoder_block_flops(4, 4, 8, 32, fl.causal_pairs(4)) == \
         matmuls4 + 4 * 10 * 8
 
 
 def test_step_total_is_sum_and_backward_twice():
-    f = bm.semaim_step_flops(16, 48, 32, 64, 4, 32, 64, 2, 4, 128, 48,
+    f = fl.semaim_step_flops(16, 48, 32, 64, 4, 32, 64, 2, 4, 128, 48,
                              path='fast', blur_flops=7)
     assert f['backward'] == 2 * (f['encoder'] + f['decoder'] + f['head'])
     assert f['total'] == sum(v for k, v in f.items() if k != 'total')
     assert f['targets'] == 7
-    ref = bm.semaim_step_flops(16, 48, 32, 64, 4, 32, 64, 2, 4, 128, 48,
+    ref = fl.semaim_step_flops(16, 48, 32, 64, 4, 32, 64, 2, 4, 128, 48,
                                path='reference', blur_flops=7)
     assert ref['total'] > f['total']  # full masks vs causal lower triangle
     assert ref['similarity'] == f['similarity']
@@ -47,7 +48,7 @@ def test_reference_path_matches_flop_counter_mode():
     model = tiny_semaim(img_size=32, patch_size=8, depth=4, decoder_depth=2,
                         attention_path='reference').eval()
     batch, x = 2, images(2, (32, 32))
-    flops = bm.model_step_flops(model, (32, 32))
+    flops = fl.model_step_flops(model, (32, 32))
     with torch.no_grad():
         order = model.make_order(x)
         # the math SDPA backend is plain bmm's, which the counter sees (it
@@ -68,3 +69,24 @@ def test_reference_path_matches_flop_counter_mode():
         assert fc.get_total_flops() == batch * (
             flops['targets'] + flops['encoder'] + flops['decoder']
             + flops['head'])
+
+
+def test_mae_forward_matches_flop_counter_mode():
+    """mmpretrain's MAE counted with the same rules: its forward under
+    FlopCounterMode (math SDPA, plain bmm's) equals the analytic count."""
+    from mmengine.config import Config
+    cfg = Config(dict(model=dict(backbone=dict(
+        arch=dict(embed_dims=32, num_layers=2, num_heads=4,
+                  feedforward_channels=64), patch_size=8))))
+    torch.manual_seed(0)
+    model = bm.build_mae(cfg, 32).eval()
+    flops = fl.mae_model_step_flops(model, (32, 32))
+    # 16 patches, 4 kept + CLS in the encoder; decoder 512 wide on 17 tokens
+    assert flops['encoder'] == fl.linear_flops(16, 192, 32) + 2 * \
+        fl.encoder_block_flops(5, 32, 64)
+    assert flops['backward'] == 2 * (flops['encoder'] + flops['decoder'])
+    x = images(2, (32, 32))
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), \
+            FlopCounterMode(display=False) as fc:
+        model.loss(x, [])
+    assert fc.get_total_flops() == 2 * (flops['encoder'] + flops['decoder'])

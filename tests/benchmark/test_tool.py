@@ -46,7 +46,10 @@ def test_both_paths_and_mae_json_has_every_field(tool, repo_root, tmp_path,
             'similarity', 'targets', 'encoder', 'decoder_head', 'backward',
             'optimizer'}
         assert row['flops_per_step']['total'] > 0 and 0 < row['mfu']
-    assert data['results']['mae']['mfu'] is None
+    mae = data['results']['mae']
+    assert set(mae['flops_per_step']) == {'encoder', 'decoder', 'backward',
+                                          'total'}
+    assert 0 < mae['mfu'] and mae['flops_per_step']['total'] > 0
     assert {'fast_vs_reference_images_per_s',
             'fast_vs_reference_paired_median',
             'fast_over_mae_step_time'} <= set(data['ratios'])

@@ -72,6 +72,7 @@ def test_full_config_builds_and_trains_one_step_cpu():
     from mmengine.optim import build_optim_wrapper
     ow = copy.deepcopy(cfg.optim_wrapper)
     ow.type = 'OptimWrapper'  # AmpOptimWrapper needs a GPU
+    assert ow.pop('dtype') == 'bfloat16' and ow.pop('loss_scale') == 1.0
     with DefaultScope.overwrite_default_scope('mmdet'):
         optim = build_optim_wrapper(model, ow)
     lrs = sorted({g['lr'] for g in optim.optimizer.param_groups})

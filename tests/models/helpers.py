@@ -1,5 +1,5 @@
 """Tiny SemAIM models for the model tests."""
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from mmpretrain.registry import MODELS
@@ -11,6 +11,8 @@ def tiny_semaim(img_size: Union[int, Tuple[int, int]] = 32,
                 decoder_depth: int = 4,
                 order='semantic',
                 width: int = 32,
+                backbone_extra: Optional[dict] = None,
+                neck_extra: Optional[dict] = None,
                 **kwargs):
     model = MODELS.build(
         dict(
@@ -20,9 +22,9 @@ def tiny_semaim(img_size: Union[int, Tuple[int, int]] = 32,
                 arch=dict(embed_dims=width, num_layers=depth, num_heads=4,
                           feedforward_channels=2 * width),
                 img_size=img_size,
-                patch_size=patch_size),
+                patch_size=patch_size, **(backbone_extra or {})),
             neck=dict(type='SemAIMDecoder', num_heads=4,
-                      depth=decoder_depth),
+                      depth=decoder_depth, **(neck_extra or {})),
             head=dict(type='SemAIMHead', embed_dims=width),
             order=order,
             **kwargs))

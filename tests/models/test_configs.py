@@ -33,10 +33,12 @@ def build_parts(path, tmp_path):
             dataset = DATASETS.build(ds_cfg)
             assert not dataset._fully_initialized
         optim_cfg = dict(cfg.optim_wrapper)
-        if optim_cfg['type'] == 'AmpOptimWrapper' and \
-                not torch.cuda.is_available():
-            optim_cfg['type'] = 'OptimWrapper'  # AMP needs a GPU
-            optim_cfg.pop('loss_scale', None)
+        if optim_cfg['type'] == 'AmpOptimWrapper':
+            assert optim_cfg.get('dtype') == 'bfloat16', path
+            if not torch.cuda.is_available():
+                optim_cfg['type'] = 'OptimWrapper'  # AMP needs a GPU
+                optim_cfg.pop('loss_scale', None)
+                optim_cfg.pop('dtype')
         wrapper = build_optim_wrapper(model, optim_cfg)
         schedulers = []
         for s in cfg.param_scheduler:

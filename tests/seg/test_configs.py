@@ -48,6 +48,7 @@ def test_full_config_builds_model_pipeline_optimizer(ade_cfg, tmp_path):
     if not torch.cuda.is_available():
         # mmengine's AmpOptimWrapper asserts a GPU/NPU/MLU/MUSA device; the
         # constructor and param groups are the same with OptimWrapper.
+        assert ow_cfg.pop('dtype') == 'bfloat16'
         ow_cfg.type = 'OptimWrapper'
         ow_cfg.pop('loss_scale')
     ow = build_optim_wrapper(model, ow_cfg)

@@ -1,9 +1,15 @@
 # SemAIM pre-training schedule (paper appendix / reference code): AdamW
 # (0.9, 0.95), wd 0.05, base lr 2e-4 x batch / 256, 30 warm-up epochs, cosine
 # to 800 epochs, grad clip 3.0, AMP. The total batch is 2048 (32 GPUs x 64).
+# AMP in bf16 (Ampere / Hopper): fp16's range is what makes MAE-family
+# pre-training overflow at scale, and bf16 needs no loss scaling (a fixed
+# scale of 1 keeps the wrapper's skip of non-finite steps). fp16 with loss
+# scaling: --cfg-options optim_wrapper.dtype=float16 \
+#     optim_wrapper.loss_scale=dynamic
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    dtype='bfloat16',
+    loss_scale=1.0,
     optimizer=dict(
         type='AdamW', lr=2e-4 * 2048 / 256, betas=(0.9, 0.95),
         weight_decay=0.05),
