@@ -124,9 +124,13 @@ train_cfg = dict(
     val_interval=max_iters)
 # AdamW at 1e-3 let the RoI head's ReLUs die (91% zero, constant output)
 # within 100 iterations; 2e-4 keeps them alive.
+# fp32 on a CPU: replaces the base's bf16 AmpOptimWrapper (and its keys).
 optim_wrapper = dict(
+    _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(lr=2e-4, weight_decay=0.05),
+    constructor='SemAIMLayerDecayOptimizerConstructor',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999),
+                   weight_decay=0.05),
     paramwise_cfg=dict(decay_rate=0.9),
     clip_grad=dict(max_norm=10.0))
 param_scheduler = [
