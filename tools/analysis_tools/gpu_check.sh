@@ -51,10 +51,9 @@ if [ $PREPARE = 1 ]; then
   mkdir -p "$CACHE/wheels" "$CACHE/fashion-mnist"
   $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation py --dest "$CACHE/wheels" "${WHEELS[@]}"
-  src=$(dirname "$(dpkg -L dataset-fashion-mnist 2>/dev/null \
-                   | grep train-images | head -1)" 2>/dev/null || true)
-  [ -n "$src" ] || { echo "error: install dataset-fashion-mnist (apt) first" >&2; exit 2; }
-  cp "$src"/*-ubyte.gz "$CACHE/fashion-mnist/"
+  train=$(dpkg -L dataset-fashion-mnist 2>/dev/null | grep train-images | head -1 || true)
+  [ -n "$train" ] || { echo "error: install dataset-fashion-mnist (apt) first" >&2; exit 2; }
+  cp "$(dirname "$train")"/*-ubyte.gz "$CACHE/fashion-mnist/"
   echo "prepared $CACHE: $(ls "$CACHE/wheels" | wc -l) wheels, Fashion-MNIST"
   exit 0
 fi
