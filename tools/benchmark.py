@@ -25,6 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import semaim_mm  # noqa: E402,F401
 from semaim_mm import benchmark as bm  # noqa: E402
 from semaim_mm import flops  # noqa: E402
+from semaim_mm.cpu_malloc import keep_freed_memory  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,6 +56,10 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch default); on a '
                    'shared CPU, 1 avoids OpenMP spin-wait collapse')
+    p.add_argument('--malloc', choices=['keep', 'default'], default='keep',
+                   help="'keep': glibc keeps freed tensor memory for reuse "
+                   '(semaim_mm.cpu_malloc, as tools/train.py runs); '
+                   "'default': glibc's own settings")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', default=None, help='write results here')
     return p.parse_args(argv)
@@ -181,9 +186,15 @@ def result_row(args, e, size, peak, cuda):
 
 
 def step_ratios(results):
-    """Fast / reference throughput and each SemAIM path's step time over
-    MAE's."""
+    """Fast / reference throughput, each SemAIM path's decoder + head FLOP
+    rate over its encoder's, and each SemAIM path's step time over MAE's."""
     ratios = {}
+    for n, r in results.items():
+        f, t = r['flops_per_step'], r['time_split_ms']
+        if f and 'encoder' in f and t.get('encoder') and t.get('decoder_head'):
+            dec_rate = (f['decoder'] + f['head']) / t['decoder_head']
+            ratios[f'{n}_decoder_head_vs_encoder_flop_rate'] = (
+                dec_rate / (f['encoder'] / t['encoder']))
     fast = next((n for n in results if results[n]['path'] == 'fast'), None)
     if fast and 'reference' in results:
         tf = results[fast]['step_times_s']
@@ -204,6 +215,7 @@ def step_ratios(results):
 
 def main(argv=None):
     args = parse_args(argv)
+    malloc_kept = args.malloc == 'keep' and keep_freed_memory()
     from mmengine.config import Config
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -240,7 +252,8 @@ def main(argv=None):
         torch=torch.__version__, batch=args.batch, img_size=size,
         steps=args.steps, warmup=args.warmup, amp=args.amp,
         compile=args.compile, grad_checkpointing=args.grad_checkpointing,
-        sgemm_size=args.sgemm_size, sgemm_flops_per_s=sgemm_rate,
+        malloc_keep_freed=malloc_kept, sgemm_size=args.sgemm_size,
+        sgemm_flops_per_s=sgemm_rate,
         sgemm_samples=sgemm, peak_flops_per_s=peak, peak_name=peak_name,
         loadavg_start=load_start, loadavg_end=os.getloadavg(),
         bench_wall_s=bench_s, results=results, ratios=step_ratios(results))
@@ -263,7 +276,8 @@ def print_table(out):
 
     print(f"\n{out['config']}  batch {out['batch']}  {out['img_size']}px  "
           f"{out['device']} ({out['device_name']}, {out['torch_threads']} "
-          f"threads)  amp={out['amp']}  steps={out['steps']}")
+          f"threads)  amp={out['amp']}  steps={out['steps']}  "
+          f"malloc={'keep' if out.get('malloc_keep_freed') else 'default'}")
     line('', names)
     line('images/s', [f"{res[n]['images_per_s']:.2f}" for n in names])
     line('ms/step (median)', [f"{res[n]['ms_per_step']:.0f}" for n in names])

@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 import semaim_mm  # noqa: F401  (registers modules, applies compat shims)
+from semaim_mm.cpu_malloc import keep_freed_memory
 from semaim_mm.engine import (WorkDirLock, build_runner,
                               find_complete_checkpoint, launch_rank,
                               resume_checkpoint)
@@ -198,6 +199,7 @@ def main() -> None:
         if took_over:
             print_log(took_over, logger='current', level=30)
     choose_resume(cfg, args)
+    keep_freed_memory()  # CPU steps reuse freed tensor memory (no faults)
     build_runner(cfg).train()
 
 

@@ -1,5 +1,5 @@
 # The reproduction matrix cut to one sitting on 2 CPU cores (about an hour):
-# the four orders of Table 1, MAE, the same ViT from random init and raw
+# the four orders of Table 1, decoder depths 1 / 3 / 6 (Table 3), MAE, the same ViT from random init and raw
 # pixels, three seeds, at small budgets -- 16000 pre-training images per row
 # (about a quarter of an epoch), fine-tuning on 10% of the labels for 3
 # epochs, k-NN on a class-balanced sixth of the training set, the linear
@@ -32,6 +32,8 @@ rows = dict(
     stochastic={{_base_.rows.stochastic}},
     similarity={{_base_.rows.similarity}},
     semantic={{_base_.rows.semantic}},
+    dec1={{_base_.rows.dec1}},
+    dec3={{_base_.rows.dec3}},
     mae={{_base_.rows.mae}},
     # MAE encodes a quarter of the tokens: three times the images cost it
     # about what SemAIM's budget costs (wall and CPU seconds in the table).
@@ -47,6 +49,10 @@ tables = [
          rows=dict(raster='raster', stochastic='stochastic',
                    similarity='similarity', semantic='semantic (SemAIM)'),
          columns=_COLS),
+    dict(title='Table 3 at small scale: decoder depth (semantic order)',
+         rows=dict(dec1='1', dec3='3 (L/2)', semantic='6 (L)'),
+         columns=_COLS, cost=True,
+         note='Depth 6 is the semantic row of Table 1 (trained once).'),
     dict(title='Baselines: SemAIM vs MAE vs scratch vs raw pixels',
          rows=dict(semantic='SemAIM (semantic)', mae='MAE (mask 0.75)',
                    mae_3x='MAE, 3x the images (about equal compute)',

@@ -13,7 +13,8 @@ ROW_FIELDS = {'path', 'step_times_s', 'ms_per_step', 'images_per_s',
               'peak_memory_method'}
 TOP_FIELDS = {'config', 'device', 'device_name', 'cpu_count',
               'torch_threads', 'torch', 'batch', 'img_size', 'steps',
-              'warmup', 'amp', 'compile', 'grad_checkpointing', 'sgemm_size',
+              'warmup', 'amp', 'compile', 'grad_checkpointing', 'malloc_keep_freed',
+              'sgemm_size',
               'sgemm_flops_per_s', 'sgemm_samples', 'peak_flops_per_s',
               'peak_name', 'loadavg_start', 'loadavg_end', 'bench_wall_s',
               'results', 'ratios'}
@@ -52,7 +53,11 @@ def test_both_paths_and_mae_json_has_every_field(tool, repo_root, tmp_path,
     assert 0 < mae['mfu'] and mae['flops_per_step']['total'] > 0
     assert {'fast_vs_reference_images_per_s',
             'fast_vs_reference_paired_median',
-            'fast_over_mae_step_time'} <= set(data['ratios'])
+            'fast_over_mae_step_time',
+            'fast_decoder_head_vs_encoder_flop_rate',
+            'reference_decoder_head_vs_encoder_flop_rate'} <= set(
+                data['ratios'])
+    assert 'mae_decoder_head_vs_encoder_flop_rate' not in data['ratios']
     table = capsys.readouterr().out
     assert 'images/s' in table and 'MFU' in table
 
