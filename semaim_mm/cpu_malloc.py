@@ -8,8 +8,8 @@ SemAIM step this hits whatever runs while the heap is full of saved
 activations: on ViT-S/16 at 224 px (batch 8, 2 threads) the decoder ran at 0.8x
 the encoder's FLOP rate and the reference path's materialised N x N scores
 cost it 30% of its step (docs/benchmarks.md). Keeping freed memory in the
-heap, as a caching allocator would, removes the faults; peak memory is
-unchanged (the pages are the ones the step already touched).
+heap, as a caching allocator would, removes most faults; the cost is that
+the process holds its peak footprint between steps instead of returning it.
 
 Results do not change: only where memory comes from does.
 """
