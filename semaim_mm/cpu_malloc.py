@@ -5,11 +5,12 @@ PyTorch has no caching allocator on the CPU: every tensor comes from
 the kernel (``munmap``, or a heap trim), so the next step's tensor of the same
 size page-faults its memory in again, one zeroed 4 KiB page at a time. In a
 SemAIM step this hits whatever runs while the heap is full of saved
-activations: on ViT-S/16 at 224 px (batch 8, 2 threads) the decoder ran at 0.8x
-the encoder's FLOP rate and the reference path's materialised N x N scores
-cost it 30% of its step (docs/benchmarks.md). Keeping freed memory in the
-heap, as a caching allocator would, removes most faults; the cost is that
-the process holds its peak footprint between steps instead of returning it.
+activations: on ViT-S/16 at 224 px (batch 8, 2 threads) the decoder ran at
+0.76x the encoder's FLOP rate and the reference path's materialised N x N
+scores cost it a quarter of its step (docs/benchmarks.md). Keeping freed
+memory in the heap, as a caching allocator would, removes most faults; the
+cost is that the process holds its peak footprint between steps instead of
+returning it.
 
 Results do not change: only where memory comes from does.
 """

@@ -191,7 +191,7 @@ def step_ratios(results):
     ratios = {}
     for n, r in results.items():
         f, t = r['flops_per_step'], r['time_split_ms']
-        if f and 'encoder' in f and t.get('encoder') and t.get('decoder_head'):
+        if f and 'head' in f:  # SemAIM rows (MAE's has no head split)
             dec_rate = (f['decoder'] + f['head']) / t['decoder_head']
             ratios[f'{n}_decoder_head_vs_encoder_flop_rate'] = (
                 dec_rate / (f['encoder'] / t['encoder']))

@@ -1,9 +1,10 @@
 # The reproduction matrix cut to one sitting on 2 CPU cores (about an hour):
-# the four orders of Table 1, decoder depths 1 / 3 / 6 (Table 3), MAE, the same ViT from random init and raw
-# pixels, three seeds, at small budgets -- 16000 pre-training images per row
-# (about a quarter of an epoch), fine-tuning on 10% of the labels for 3
-# epochs, k-NN on a class-balanced sixth of the training set, the linear
-# probe on 10% for 3 epochs; the whole test split for every number.
+# the four orders of Table 1, decoder depths 1 / 3 / 6 (Table 3), MAE, the
+# same ViT from random init and raw pixels, three seeds, at small budgets --
+# 16000 pre-training images per row (about a quarter of an epoch),
+# fine-tuning on 10% of the labels for 3 epochs, k-NN on a class-balanced
+# sixth of the training set, the linear probe on 10% for 3 epochs; the whole
+# test split for every number.
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py
 _base_ = './fashion_mnist.py'
 

@@ -31,9 +31,13 @@ print(json.dumps(dict(kept=kept, faults=resource.getrusage(
 """ % (SIZES_MIB,)
 
 
+def is_allocator_var(key: str) -> bool:
+    return key.startswith('MALLOC_') or key in ('LD_PRELOAD',
+                                                'GLIBC_TUNABLES')
+
+
 def run_probe(mode: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith('MALLOC_') or k == 'LD_PRELOAD')}
+    env = {k: v for k, v in os.environ.items() if not is_allocator_var(k)}
     env['PYTHONPATH'] = ROOT
     out = subprocess.run([sys.executable, '-c', PROBE, mode], env=env,
                          capture_output=True, text=True, timeout=120,
@@ -51,10 +55,8 @@ def test_freed_memory_is_reused_without_faults():
 
 
 def test_user_allocator_choice_is_respected(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith('MALLOC_') or key in ('LD_PRELOAD',
-                                                'GLIBC_TUNABLES'):
-            monkeypatch.delenv(key)
+    for key in filter(is_allocator_var, list(os.environ)):
+        monkeypatch.delenv(key)
     assert not cpu_malloc.user_chose_allocator()
     monkeypatch.setenv('MALLOC_MMAP_THRESHOLD_', '131072')
     assert cpu_malloc.user_chose_allocator()

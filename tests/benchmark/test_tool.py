@@ -13,11 +13,11 @@ ROW_FIELDS = {'path', 'step_times_s', 'ms_per_step', 'images_per_s',
               'peak_memory_method'}
 TOP_FIELDS = {'config', 'device', 'device_name', 'cpu_count',
               'torch_threads', 'torch', 'batch', 'img_size', 'steps',
-              'warmup', 'amp', 'compile', 'grad_checkpointing', 'malloc_keep_freed',
-              'sgemm_size',
-              'sgemm_flops_per_s', 'sgemm_samples', 'peak_flops_per_s',
-              'peak_name', 'loadavg_start', 'loadavg_end', 'bench_wall_s',
-              'results', 'ratios'}
+              'warmup', 'amp', 'compile', 'grad_checkpointing',
+              'malloc_keep_freed', 'sgemm_size', 'sgemm_flops_per_s',
+              'sgemm_samples', 'peak_flops_per_s', 'peak_name',
+              'loadavg_start', 'loadavg_end', 'bench_wall_s', 'results',
+              'ratios'}
 
 
 @pytest.fixture
