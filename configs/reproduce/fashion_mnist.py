@@ -32,7 +32,7 @@ LINEAR_FRACTION = 0.1           # the probe trains on this share of the labels
 MOSAIC_IMAGES = 32 * 600        # mosaic pre-training budget (batch 32)
 DET_ITERS = 400
 SEG_ITERS = 200
-TRANSFER_SEEDS = [0]
+TRANSFER_SEEDS = [0, 1, 2]
 
 work_dir = 'work_dirs/reproduce'
 title = 'SemAIM at small scale: Fashion-MNIST ablations, baselines, transfer'

@@ -95,7 +95,7 @@ def execute(plan: Plan, stages: List[Stage], command: str) -> int:
     """Run the stages that have no result yet in one worker process;
     returns its exit status (0: all ran)."""
     results = Results(plan)
-    todo = [st for st in stages if not results.done(st.hash)]
+    todo = results.to_run(stages)
     skipped = len(stages) - len(todo)
     print(f'{len(todo)} stage(s) to run, {skipped} already done '
           f'(work dir {plan.spec.work_dir})', flush=True)

@@ -28,6 +28,16 @@ class Results:
     def done(self, h: str) -> bool:
         return h in self.by_hash
 
+    def to_run(self, stages: List[Stage]) -> List[Stage]:
+        """The stages without a result, plus each finished pre-training
+        whose checkpoint is gone (a pruned work dir, results copied from
+        another machine) while an evaluation still to run needs it."""
+        todo = {st.hash for st in stages if not self.done(st.hash)}
+        needed = {st.depends for st in stages if st.hash in todo}
+        todo |= {st.hash for st in stages if st.kind == 'pretrain'
+                 and st.hash in needed and not osp.isfile(st.checkpoint)}
+        return [st for st in stages if st.hash in todo]
+
     def failed(self, h: str) -> bool:
         return not self.done(h) and osp.isfile(
             osp.join(self.plan.stage_dir(h), 'error.txt'))
@@ -111,9 +121,12 @@ def dry_run_lines(stages: List[Stage], results: Results) -> List[str]:
     """The stages, their status and, for the to-do ones, an estimate."""
     lines = [f"{'status':7} {'hash':16} {'est.':>7}  stage"]
     todo, total, unknown = 0, 0.0, 0
+    rerun = {st.hash for st in results.to_run(stages)
+             if results.done(st.hash)}
     for st in stages:
-        status = 'done' if results.done(st.hash) else (
-            'failed' if results.failed(st.hash) else 'to do')
+        status = 'redo' if st.hash in rerun else (
+            'done' if results.done(st.hash) else (
+                'failed' if results.failed(st.hash) else 'to do'))
         est = None if status == 'done' else estimate(st, results)
         if status != 'done':
             todo += 1

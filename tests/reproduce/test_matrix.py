@@ -92,6 +92,29 @@ def test_rerun_skips_finished_stages(micro, capsys):
     assert out.count('\ndone ') == 3 and '3 stages: 3 done, 0 to do' in out
 
 
+def test_gone_checkpoint_reruns_its_pretraining(micro):
+    """A finished pre-training whose checkpoint is gone runs again when an
+    evaluation still to run needs it, and only then."""
+    from semaim_mm.reproduce.store import Results, dry_run_lines
+    plan, (pre, ft_sem, _) = micro['plan'], micro['stages']
+    ckpt = pre.checkpoint
+    result = osp.join(plan.stage_dir(ft_sem.hash), 'result.json')
+    os.rename(ckpt, ckpt + '.away')
+    try:
+        assert Results(plan).to_run(micro['stages']) == []
+        os.rename(result, result + '.away')
+        try:
+            results = Results(plan)
+            assert results.to_run(micro['stages']) == [pre, ft_sem]
+            lines = dry_run_lines(micro['stages'], results)
+            assert [ln.split()[0] for ln in lines[1:4]] == [
+                'redo', 'to', 'done']
+        finally:
+            os.rename(result + '.away', result)
+    finally:
+        os.rename(ckpt + '.away', ckpt)
+
+
 def test_bad_spec_one_line(tmp_path, capsys):
     reproduce = _tool('reproduce')
     assert reproduce.main([str(tmp_path / 'nope.py')]) == 2

@@ -36,8 +36,8 @@ def test_full_matrix_rows_and_stages(plan):
     assert spec.lead == 'ft_10pct' and len(spec.seeds) >= 3
     pre = [s for s in plan.stages.values() if s.kind == 'pretrain']
     main = [s for s in pre if s.group == 'main']
-    # 9 classification pre-training rows x 3 seeds + 2 mosaic rows x 1
-    assert len(main) == 9 * 3 + 2
+    # 9 classification and 2 mosaic pre-training rows, 3 seeds each
+    assert len(main) == (9 + 2) * 3
     assert len(pre) - len(main) == 2 * 3 * 3  # budget curve
     orders = {o if isinstance(o, str) else o['type']
               for o in (s.cfg.model.order for s in main
