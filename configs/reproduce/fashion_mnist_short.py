@@ -46,8 +46,9 @@ rows = dict(
     scratch={{_base_.rows.scratch}},
     pixels={{_base_.rows.pixels}},
 )
-# FT 10% against pre-training images: about a quarter, half, one and two
-# times the rows' budget (iteration counts of the batch of 64).
+# FT 10% against pre-training images: about a quarter, half and twice the
+# rows' budget (iteration counts of the batch of 64); the budget itself is
+# the curve's fourth point.
 budget_curve = dict(
     rows=['semantic', 'mae'], flat_rows=['scratch'], column='ft_10pct',
     images=[64 * 64, 64 * 125, 64 * 500])
