@@ -7,10 +7,16 @@ import os.path as osp
 
 import torch
 
+from fp32_tolerance import assert_close_across_hosts
 from semaim_mm.det import SemAIMViTDet
 
 FIXTURE = osp.join(osp.dirname(__file__), 'fixtures',
                    'vitdet_backbone_46f451b.pth')
+# The outputs were stored on an Intel host. The chain of products: the
+# 16x16x3 patch embedding, 4 blocks (qkv 16, scores 8 per head, scores @ v
+# over at most 24 tokens, proj 16, fc1 16, fc2 32) and two 2x2 pyramid
+# deconvolutions (stride 2, kernel 2: one tap per output, 16 channels).
+REDUCTIONS = [3 * 16 * 16] + 4 * [16, 8, 24, 16, 16, 32] + 2 * [16]
 
 
 def test_old_det_backbone_checkpoint_loads_and_matches():
@@ -25,7 +31,7 @@ def test_old_det_backbone_checkpoint_loads_and_matches():
         outs = model.eval()(x)
     assert len(outs) == len(blob['outputs']) == 4
     for out, ref in zip(outs, blob['outputs']):
-        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+        assert_close_across_hosts(out, ref, REDUCTIONS)
 
 
 def test_authors_checkpoint_initialises_the_detector(semaim_reference):

@@ -12,6 +12,7 @@ import sys
 import pytest
 import torch
 
+from fp32_tolerance import assert_close_across_hosts, fp32_relative_error
 from semaim_mm.checkpoints import (BLUR_KEY, load_encoder_state_dict,
                                    read_checkpoint, reference_to_semaim,
                                    semaim_to_reference, state_dict_of)
@@ -21,6 +22,15 @@ from .helpers import reference_semaim
 
 LAYOUTS = ('main_pretrain_ddp.pth', 'main_pretrain_1proc.pth',
            'misc_save_model.pth')
+# The authors' loss and map were computed on another host. Their chains of
+# products (expected.json's model: width 64, 2 heads, 196 patches): the
+# 16x16x3 patch embedding, 4 encoder blocks (qkv 64, scores 32, scores @ v
+# over 197 tokens, proj 64, fc1 64, fc2 256); the map's cosine over 64; the
+# loss adds 2 decoder blocks, the head (64, 256) and the mean of 196 x 768
+# squared errors.
+ENCODER = [3 * 16 * 16] + 4 * [64, 32, 197, 64, 64, 256]
+SIMILARITY = ENCODER + [64]
+LOSS = ENCODER + 2 * [64, 32, 197, 64, 64, 256] + [64, 256, 196 * 768]
 
 
 @pytest.fixture(scope='module')
@@ -93,9 +103,8 @@ def test_converted_model_gives_the_authors_loss_and_similarity(
         loss = model.loss(forward['inputs'], order=order)['loss']
         similarity = model.similarity(forward['inputs'])
     torch.testing.assert_close(loss, torch.tensor(expected['loss']),
-                               rtol=1e-5, atol=0)
-    torch.testing.assert_close(similarity, forward['similarity'],
-                               rtol=1e-5, atol=1e-8)
+                               rtol=fp32_relative_error(LOSS), atol=0)
+    assert_close_across_hosts(similarity, forward['similarity'], SIMILARITY)
 
 
 @pytest.mark.parametrize('layout,ddp', [('main_pretrain_1proc.pth', False),
