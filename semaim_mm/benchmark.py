@@ -143,11 +143,29 @@ def mae_config(cfg, img_size: int) -> dict:
                   loss=dict(type='PixelReconstructionLoss', criterion='L2')))
 
 
-def build_mae(cfg, img_size: int, device='cpu'):
+def config_mae(path: str, img_size: int) -> dict:
+    """The MAE model of an MAE pre-training config (the project's own
+    recipe, e.g. configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py)."""
+    from mmengine.config import Config
+    model = copy.deepcopy(Config.fromfile(path).model)
+    if model.get('type') != 'MAE':
+        raise ValueError(f"{path} builds a {model.get('type')!r}, not an "
+                         'MAE: give --mae an MAE pre-training config')
+    model.pop('data_preprocessor', None)
+    model['backbone']['img_size'] = img_size
+    return model
+
+
+def build_mae(cfg, img_size: int, device='cpu', source: str = 'standard'):
+    """MAE beside the config's SemAIM: ``source='standard'`` is
+    :func:`mae_config`; otherwise the path of an MAE config to take the
+    model from (:func:`config_mae`)."""
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
-    model = MODELS.build(mae_config(cfg, img_size))
+    model_cfg = (mae_config(cfg, img_size) if source == 'standard' else
+                 config_mae(source, img_size))
+    model = MODELS.build(model_cfg)
     return model.to(device).train()
 
 
@@ -191,7 +209,8 @@ def _memory_probe(spec: dict) -> dict:
     reset_peak_rss()  # import-time peaks must not count
     base = current_rss()
     if spec['path'] == 'mae':
-        model = build_mae(cfg, spec['img_size'])
+        model = build_mae(cfg, spec['img_size'],
+                          source=spec.get('mae', 'standard'))
     else:
         model = build_semaim(cfg, spec['path'], spec['img_size'],
                              compile=spec.get('compile', False),
@@ -209,7 +228,7 @@ def _memory_probe(spec: dict) -> dict:
 def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
                     steps: int = 2, threads: int = 1, amp: bool = False,
                     compile: bool = False, grad_ckpt: bool = False,
-                    timeout: float = 3600) -> int:
+                    mae: str = 'standard', timeout: float = 3600) -> int:
     """Peak memory of CPU training steps, in bytes.
 
     A fresh Python process imports the stack, reads its RSS (``base``),
@@ -224,7 +243,7 @@ def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
     """
     spec = dict(config=config, path=path, img_size=img_size, batch=batch,
                 steps=steps, threads=threads, amp=amp, compile=compile,
-                grad_ckpt=grad_ckpt)
+                grad_ckpt=grad_ckpt, mae=mae)
     env = dict(os.environ)
     env['MALLOC_MMAP_THRESHOLD_'] = '131072'
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,6 +1,8 @@
 """Analytic FLOPs of one training step, per image (2 FLOPs per multiply-add),
-for SemAIM (:func:`semaim_step_flops`) and mmpretrain's MAE
-(:func:`mae_step_flops`) by the same rules.
+for SemAIM (:func:`semaim_step_flops`), mmpretrain's MAE
+(:func:`mae_step_flops`) and a ViT classifier being fine-tuned
+(:func:`classifier_step_flops`) by the same rules; :func:`step_flops` picks
+the rule for a built model.
 
 Counted: patch embedding, the qkv / proj / MLP matmuls, attention ``QK^T``
 and ``AV``, the decoder's cross-attention, the head, and SemAIM's target
@@ -185,3 +187,50 @@ def mae_model_step_flops(model: nn.Module,
         dec_hidden=block.ffn.layers[0][0].out_features,
         dec_depth=len(neck.decoder_blocks),
         mask_ratio=bb.mask_ratio)
+
+
+def classifier_step_flops(num_patches: int, patch_dim: int, dim: int,
+                          hidden: int, depth: int,
+                          num_classes: int) -> Dict[str, int]:
+    """FLOPs of one ViT classifier training step (fine-tuning, every layer
+    trained) for ONE image: patch embedding, ``depth`` blocks on N + 1
+    tokens (full attention), the linear head on one pooled token. Returns
+    ``encoder``, ``head`` (forward), ``backward`` (2x both) and ``total``."""
+    enc = (linear_flops(num_patches, patch_dim, dim)
+           + depth * encoder_block_flops(num_patches + 1, dim, hidden))
+    head = linear_flops(1, dim, num_classes)
+    out = dict(encoder=enc, head=head, backward=2 * (enc + head))
+    out['total'] = sum(out.values())
+    return out
+
+
+def classifier_model_step_flops(model: nn.Module,
+                                img_hw: Sequence[int]) -> Dict[str, int]:
+    """:func:`classifier_step_flops` with the dimensions read from a built
+    mmpretrain ``ImageClassifier`` with a ``VisionTransformer`` backbone
+    (``SemAIMViT`` included) and a linear head."""
+    bb = model.backbone
+    proj = bb.patch_embed.projection
+    p = proj.kernel_size[0]
+    return classifier_step_flops(
+        num_patches=(img_hw[0] // p) * (img_hw[1] // p),
+        patch_dim=p * p * proj.in_channels,
+        dim=bb.embed_dims,
+        hidden=bb.arch_settings['feedforward_channels'],
+        depth=bb.num_layers,
+        num_classes=model.head.fc.out_features)
+
+
+def step_flops(model: nn.Module,
+               img_hw: Sequence[int]) -> Optional[Dict[str, int]]:
+    """The FLOP count of one training step per image for a built SemAIM,
+    MAE or ViT ImageClassifier; ``None`` for any other model."""
+    kind = type(model).__name__
+    if kind == 'SemAIM':
+        return model_step_flops(model, img_hw)
+    if kind == 'MAE':
+        return mae_model_step_flops(model, img_hw)
+    if kind == 'ImageClassifier' and hasattr(
+            getattr(model.backbone, 'patch_embed', None), 'projection'):
+        return classifier_model_step_flops(model, img_hw)
+    return None

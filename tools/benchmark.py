@@ -1,12 +1,17 @@
-"""Benchmark SemAIM training steps: fast vs reference path (and MAE).
+"""Benchmark SemAIM training steps: fast vs reference path (and MAE); or
+any training config end to end through the Runner.
 
     python tools/benchmark.py configs/pretrain/semaim_vitb_800e.py \
         --path both --batch 64 --steps 20 --warmup 5 --device cuda --amp
+    python tools/benchmark.py configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py \
+        --end-to-end --steps 40 --warmup 5
 
-Every path is built from the config with the same weights and run on the
-same synthetic batch; the paths' steps are interleaved (round r runs one
-step of each) so machine noise hits them alike. Prints a table and writes
-every field to ``--json``. See docs/benchmarks.md.
+Step mode: every path is built from the config with the same weights and
+run on the same synthetic batch; the paths' steps are interleaved (round r
+runs one step of each) so machine noise hits them alike. ``--end-to-end``:
+the config's own model, data loader and hooks train through the Runner, with
+bare-step and sgemm probes interleaved (semaim_mm.runner_benchmark). Prints
+a table and writes every field to ``--json``. See docs/benchmarks.md.
 """
 import argparse
 import json
@@ -19,6 +24,7 @@ import time
 from statistics import median
 
 import torch
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -47,8 +53,20 @@ def parse_args(argv=None):
                    'compile=True); give --warmup >= 2')
     p.add_argument('--grad-checkpointing', action='store_true',
                    help='activation checkpointing on the fast path')
-    p.add_argument('--mae', action='store_true',
-                   help="also run mmpretrain's MAE with the same ViT")
+    p.add_argument('--mae', nargs='?', const='standard', default=None,
+                   metavar='CONFIG',
+                   help="also run mmpretrain's MAE: with no value MAE's "
+                   'standard decoder (512 wide, 8 blocks) on the same ViT; '
+                   "with a config path, that config's MAE")
+    p.add_argument('--end-to-end', action='store_true',
+                   help='train the config (any training config) through '
+                   'the Runner with its data loader and hooks; report the '
+                   'end-to-end rate beside the bare step rate')
+    p.add_argument('--probe-every', type=int, default=2,
+                   help='--end-to-end: one bare step and one sgemm after '
+                   'every this many timed iterations')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='--end-to-end: override config settings')
     p.add_argument('--no-memory', action='store_true',
                    help='skip the CPU peak-memory subprocesses')
     p.add_argument('--mem-steps', type=int, default=2)
@@ -105,7 +123,7 @@ def build_entries(args, cfg, device, size):
             opt=bm.make_optimizer(model, device),
             flops_per_image=flops.model_step_flops(model, (size, size), path))
     if args.mae:
-        model = bm.build_mae(cfg, size, device)
+        model = bm.build_mae(cfg, size, device, args.mae)
         model.init_weights()
         quiet_mmengine()
         entries['mae'] = dict(kind='mae', path='mae', model=model,
@@ -156,7 +174,7 @@ def peak_memory(args, e, size, cuda):
     peak = bm.cpu_peak_memory(
         args.config, e['path'], size, args.batch, args.mem_steps,
         torch.get_num_threads(), args.amp, compile=args.compile and fast,
-        grad_ckpt=args.grad_checkpointing and fast)
+        grad_ckpt=args.grad_checkpointing and fast, mae=args.mae)
     return peak, (f'peak RSS growth of a fresh process over its post-import '
                   f'RSS, {args.mem_steps} steps')
 
@@ -213,6 +231,44 @@ def step_ratios(results):
     return ratios
 
 
+def end_to_end(args, cfg, malloc_kept):
+    """``--end-to-end``: the Runner's rate beside the bare step's."""
+    from semaim_mm.runner_benchmark import run_end_to_end
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.log_level = 'WARNING'
+    out = run_end_to_end(cfg, args.steps, args.warmup, args.probe_every,
+                         args.sgemm_size)
+    out.update(config=args.config, torch=torch.__version__,
+               device_name=platform.processor() or platform.machine(),
+               cpu_count=os.cpu_count(), malloc_keep_freed=malloc_kept)
+    print(f"\n{args.config}  {out['model']}  batch {out['batch']}  "
+          f"{out['img_hw'][0]}x{out['img_hw'][1]}  cpu ({out['device_name']}, "
+          f"{out['torch_threads']} threads, {out['num_workers']} loader "
+          f"workers)  steps={args.steps}  probes={out['probes']}")
+    rows = [('end-to-end images/s', out['end_to_end_images_per_s'], '.1f'),
+            ('bare step images/s', out['bare_step_images_per_s'], '.1f'),
+            ('end-to-end / bare step', out['end_to_end_vs_bare_step'], '.3f'),
+            ('data wait / iteration', out['data_wait_fraction'], '.3f'),
+            ('sgemm GFLOP/s', out['sgemm_flops_per_s'] / 1e9, '.1f')]
+    if out['flops_per_image']:
+        rows += [('GFLOP/image', out['flops_per_image']['total'] / 1e9,
+                  '.4f'),
+                 ('bare step MFU', 100 * out['bare_step_mfu'], '.1f'),
+                 ('end-to-end MFU', 100 * out['end_to_end_mfu'], '.1f')]
+    for label, value, fmt in rows:
+        print(f'{label:<28}{value:>12{fmt}}')
+    print(f"loadavg start {out['loadavg_start']} end {out['loadavg_end']}")
+    return out
+
+
+def write_json(path, out):
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(out, f, indent=1)
+    print(f'wrote {path}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     malloc_kept = args.malloc == 'keep' and keep_freed_memory()
@@ -220,6 +276,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
+    if args.end_to_end:
+        out = end_to_end(args, cfg, malloc_kept)
+        if args.json:
+            write_json(args.json, out)
+        return out
     quiet_mmengine()
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
@@ -259,10 +320,7 @@ def main(argv=None):
         bench_wall_s=bench_s, results=results, ratios=step_ratios(results))
     print_table(out)
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=1)
-        print(f'wrote {args.json}')
+        write_json(args.json, out)
     return out
 
 

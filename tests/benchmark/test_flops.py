@@ -90,3 +90,29 @@ def test_mae_forward_matches_flop_counter_mode():
             FlopCounterMode(display=False) as fc:
         model.loss(x, [])
     assert fc.get_total_flops() == 2 * (flops['encoder'] + flops['decoder'])
+
+
+def test_classifier_forward_matches_flop_counter_mode():
+    """The fine-tuning classifier (SemAIMViT backbone, GAP, linear head)
+    counted with the same rules: its forward under FlopCounterMode (math
+    SDPA) equals the analytic count, and step_flops picks that rule."""
+    from mmpretrain.registry import MODELS
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='SemAIMViT',
+                      arch=dict(embed_dims=32, num_layers=2, num_heads=4,
+                                feedforward_channels=64),
+                      img_size=32, patch_size=8, out_type='avg_featmap',
+                      final_norm=False),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=32))).eval()
+    flops = fl.step_flops(model, (32, 32))
+    assert flops == fl.classifier_model_step_flops(model, (32, 32))
+    # 16 patches + CLS through 2 blocks; the head on one pooled token
+    assert flops['encoder'] == fl.linear_flops(16, 192, 32) + 2 * \
+        fl.encoder_block_flops(17, 32, 64)
+    assert flops['head'] == fl.linear_flops(1, 32, 10)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), \
+            FlopCounterMode(display=False) as fc:
+        model(images(2, (32, 32)), mode='tensor')
+    assert fc.get_total_flops() == 2 * (flops['encoder'] + flops['head'])
+    assert fl.step_flops(torch.nn.Linear(2, 2), (32, 32)) is None

@@ -85,3 +85,49 @@ def test_data_benchmark_runs(repo_root, tmp_path):
                     '--json', str(tmp_path / 'd.json')])
     assert out['images_per_s_per_worker'] > 0
     assert out['workers_needed_per_gpu'] > 0
+
+
+def test_mae_from_its_config_is_the_projects_mae(tool, repo_root, tmp_path):
+    """``--mae CONFIG`` times that config's MAE (the tiny 2-block decoder),
+    not MAE's standard 8-block stand-in."""
+    out = tmp_path / 'bench.json'
+    mae_cfg = osp.join(repo_root, 'configs/pretrain/'
+                       'mae_vit-tiny-p4_fashion-mnist.py')
+    tool.main([osp.join(repo_root, CONFIG), '--path', 'fast', '--batch', '2',
+               '--steps', '1', '--warmup', '0', '--device', 'cpu',
+               '--threads', '1', '--mae', mae_cfg, '--no-memory',
+               '--sgemm-size', '256', '--json', str(out)])
+    data = json.loads(out.read_text())
+    standard = tool.flops.mae_step_flops(49, 48, 128, 512, 6, 512, 2048, 8)
+    project = tool.flops.mae_step_flops(49, 48, 128, 512, 6, 128, 512, 2)
+    per_image = {k: v / 2 for k, v in
+                 data['results']['mae']['flops_per_step'].items()}
+    assert per_image == project != standard
+    with pytest.raises(ValueError, match='not an MAE'):
+        tool.bm.config_mae(osp.join(repo_root, CONFIG), 28)
+
+
+def test_end_to_end_rates_side_by_side(tool, repo_root, tmp_path):
+    """``--end-to-end`` trains the config through the Runner (real data
+    loader and hooks) with bare-step and sgemm probes interleaved; the MFU
+    figures are the analytic FLOPs over the probes' sgemm rate."""
+    out = tmp_path / 'e2e.json'
+    data = tool.main([
+        osp.join(repo_root, 'configs/pretrain/'
+                 'mae_vit-tiny-p4_fashion-mnist.py'),
+        '--end-to-end', '--steps', '2', '--warmup', '1', '--probe-every',
+        '1', '--threads', '1', '--sgemm-size', '256', '--json', str(out),
+        '--cfg-options', 'train_dataloader.batch_size=4',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False'])
+    assert json.loads(out.read_text())['model'] == 'MAE'
+    assert data['batch'] == 4 and tuple(data['img_hw']) == (28, 28)
+    assert len(data['iter_s']) == len(data['data_s']) == 2
+    assert data['probes'] == len(data['bare_s']) == len(
+        data['sgemm_samples']) == 2
+    assert 0 <= data['data_wait_fraction'] < 1
+    flops = data['flops_per_image']['total'] * 4
+    assert data['bare_step_mfu'] == pytest.approx(
+        flops / tool.median(data['bare_s']) / data['sgemm_flops_per_s'])
+    assert data['end_to_end_vs_bare_step'] == pytest.approx(
+        tool.median(data['bare_s']) / tool.median(data['iter_s']))
