@@ -1,0 +1,20 @@
+# SemAIM ViT-B/16: 12-block encoder, 12-block cross-attention decoder (width
+# 768), semantic order from the CLS similarity, blurred norm-pix RGB target.
+# SemAIM fills the decoder and head widths, the decoder heads and the
+# target's patch size from the backbone.
+model = dict(
+    type='SemAIM',
+    backbone=dict(
+        type='SemAIMViT', arch='base', img_size=224, patch_size=16,
+        drop_path_rate=0.0),
+    neck=dict(type='SemAIMDecoder', depth=12, tap='after'),
+    head=dict(
+        type='SemAIMHead',
+        loss=dict(type='PixelReconstructionLoss', criterion='L2')),
+    target_generator=dict(
+        type='RGBTargetGenerator', blur_kernel=9, blur_sigma=1.0,
+        norm_pix=True),
+    order='semantic',  # paper: 3x3 mean filter, lambda 0.01 (the defaults)
+    similarity_source='cls',
+    attention_path='fast',
+)

@@ -1,0 +1,22 @@
+# SemAIM ViT-B/16, 800 epochs, CLIP ViT-B/16 feature targets: the paper's
+# 85.3% fine-tune setting. Targets are the image tower's tokens after ln_post
+# and the projection (512-d), loss 2 - 2cos, order from the teacher's
+# CLS-vs-patch similarity. The teacher sees the student's ImageNet-normalised
+# input, like the reference code.
+# Teacher weights: checkpoints/ViT-B-16.pt (OpenAI's file, docs/teachers.md).
+#   tools/dist_train.sh configs/pretrain/semaim_vitb_clip_800e.py 32
+_base_ = './semaim_vitb_800e.py'
+
+model = dict(
+    head=dict(
+        loss=dict(
+            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
+            scale_factor=2.0)),
+    target_generator=dict(
+        _delete_=True,
+        type='CLIPTargetGenerator',
+        checkpoint='checkpoints/ViT-B-16.pt',
+        arch='base',
+        grid_mismatch='interpolate'),
+    similarity_source='teacher',
+)

@@ -1,0 +1,20 @@
+# SemAIM ViT-B/16, 800 epochs, DINO ViT-B/16 feature targets (paper Table 2):
+# the frozen teacher's 768-d output tokens, loss 2 - 2cos, and the order's
+# similarity map from the teacher (no extra student pass).
+# Teacher weights: checkpoints/dino_vitbase16_pretrain.pth (docs/teachers.md).
+#   tools/dist_train.sh configs/pretrain/semaim_vitb_dino_800e.py 32
+_base_ = './semaim_vitb_800e.py'
+
+model = dict(
+    head=dict(
+        loss=dict(
+            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
+            scale_factor=2.0)),
+    target_generator=dict(
+        _delete_=True,
+        type='DINOTargetGenerator',
+        checkpoint='checkpoints/dino_vitbase16_pretrain.pth',
+        arch='base',
+        grid_mismatch='interpolate'),
+    similarity_source='teacher',
+)

@@ -1,0 +1,336 @@
+"""Crash-safe checkpoints: atomic writes, complete-file resume, kind checks.
+
+:class:`SafeCheckpointHook` replaces mmengine's ``CheckpointHook`` in
+``configs/_base_/default_runtime.py``. Compared with upstream (mmengine 0.10.7)
+it
+
+* writes every checkpoint atomically: mmengine writes the bytes into a
+  temporary file in the same folder (``.iter_N.pth.tmp-PID``), which is
+  fsynced and renamed onto ``iter_N.pth``; ``last_checkpoint`` (a path
+  relative to the work dir) is written the same way, after the checkpoint;
+* prunes old checkpoints (``max_keep_ckpts``) only *after* the new one is
+  complete (upstream deletes first, so a crash while saving leaves N-1), and
+  never deletes a complete checkpoint while an incomplete one is kept;
+* refuses to save a model with NaN/Inf weights;
+* before ``--resume`` (auto or explicit) checks that the checkpoint is a
+  complete file inside the work dir: a truncated latest checkpoint is
+  skipped with a warning in favour of the newest complete one; an explicit
+  truncated path is an error;
+* checks ``load_from`` / ``--resume`` files are of the right kind for the model
+  (a detector checkpoint given to SemAIM pre-training is an error naming the
+  fix); an authors' checkpoint as ``load_from`` is converted on the fly
+  (:data:`REFERENCE_SCHEME`), as ``--resume`` an error naming the converter;
+* removes temporary files left by a process killed while saving.
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+from typing import List, Optional
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import CheckpointLoader
+from mmpretrain.registry import HOOKS
+
+from ..checkpoints import (BLUR_KEY, check_reference_blur, detect_format,
+                           read_checkpoint, reference_to_semaim,
+                           state_dict_of)
+from .checkpoint_files import (TMP_MARK, checkpoint_problem, commit_file,
+                               find_complete_checkpoint, list_checkpoints,
+                               read_last_checkpoint, write_last_checkpoint)
+from .nonfinite import nonfinite_fixes
+
+
+class CheckpointCheckError(RuntimeError):
+    """A checkpoint cannot be used for what the config asks."""
+
+
+# Why a checkpoint of a given layout (:func:`detect_format`) is not what a
+# tool needs; one clause each, completed by :func:`kind_mismatch`.
+KIND_FIXES = {
+    'reference': "it is an authors' reference (skyoux/SemAIM) checkpoint; "
+    'convert it first: python tools/model_converters/semaim_reference.py '
+    'IN OUT',
+    'detector': 'it is a detector checkpoint (mmdet)',
+    'segmentor': 'it is a segmentor checkpoint (mmseg)',
+    'classifier': 'it is a classifier (fine-tuning) checkpoint',
+    'backbone': 'it holds a bare backbone (semaim_to_backbone output)',
+    'timm-vit': 'it is a timm ViT',
+    'semaim': 'it is a SemAIM pre-training checkpoint',
+}
+_NO_LAYOUT = ('its keys match no known layout (expected backbone.layers.* '
+              'and neck.blocks.*)')
+
+# load_from of an authors' checkpoint: mmengine loads it through this scheme,
+# converted to SemAIM keys in memory (the original file is not touched).
+REFERENCE_SCHEME = 'semaim-reference://'
+
+
+def peek_state_dict(path: str) -> Optional[dict]:
+    """The state dict of ``path`` (memory-mapped, weights only), or None if
+    torch cannot read it that way (the caller reports it its own way)."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location='cpu', weights_only=True,
+                              mmap=True)
+    except Exception:
+        return None
+    return state_dict_of(ckpt) if isinstance(ckpt, dict) else {}
+
+
+def checkpoint_kind(path: str) -> Optional[str]:
+    """The layout of the weights in ``path`` (:func:`detect_format`), or None
+    when the file cannot be read as a weights-only checkpoint."""
+    sd = peek_state_dict(path)
+    return None if sd is None else detect_format(sd)
+
+
+def kind_mismatch(kind: str, wanted: str) -> str:
+    """Why a ``kind`` checkpoint is not what ``wanted`` needs (one clause)."""
+    return f'{KIND_FIXES.get(kind, _NO_LAYOUT)}; {wanted} needs a different ' \
+        'checkpoint'
+
+
+@CheckpointLoader.register_scheme(prefixes=REFERENCE_SCHEME, force=True)
+def load_reference_checkpoint(filename: str, map_location=None) -> dict:
+    """``semaim-reference://PATH``: the authors' checkpoint at PATH as a
+    SemAIM state dict (:func:`semaim_mm.checkpoints.reference_to_semaim`;
+    its blur buffer was checked against the model by
+    :func:`check_checkpoint_kind`)."""
+    path = filename[len(REFERENCE_SCHEME):]
+    sd = state_dict_of(read_checkpoint(path, source='load_from'))
+    return dict(state_dict=reference_to_semaim(sd, blur=False),
+                meta=dict(converted_from=path))
+
+
+def kind_problem(kind: str, resume: bool) -> Optional[str]:
+    """Why a checkpoint of ``kind`` cannot start SemAIM pre-training, or
+    None. The authors' checkpoint is fine for ``load_from`` (converted on the
+    fly), not for ``--resume`` (its optimizer state is in their parameter
+    order)."""
+    if kind == 'semaim' or (kind == 'reference' and not resume):
+        return None
+    if kind == 'reference':
+        return ("it is an authors' reference (skyoux/SemAIM) checkpoint, "
+                'whose optimizer state cannot be resumed here: start from its'
+                ' weights with load_from=PATH (no --resume; converted on the '
+                'fly) or convert it: python tools/model_converters/'
+                'semaim_reference.py IN OUT')
+    return kind_mismatch(kind, 'SemAIM pre-training') + \
+        ' (work_dirs/.../iter_N.pth)'
+
+
+def check_checkpoint_kind(path: str, model, resume: bool) -> Optional[str]:
+    """Raise :class:`CheckpointCheckError` when ``path`` holds weights of the
+    wrong kind for ``model`` (checked for SemAIM pre-training models only:
+    those whose own keys are of the ``semaim`` format). For an authors'
+    checkpoint the blur buffer must match the model's RGB target blur.
+    Returns the checkpoint's format, None when not checked."""
+    if detect_format(model.state_dict()) != 'semaim' or not osp.isfile(path):
+        return None
+    sd = peek_state_dict(path)
+    if sd is None:
+        return None  # unreadable files are reported by mmengine itself
+    kind = detect_format(sd)
+    what = '--resume' if resume else 'load_from'
+    problem = kind_problem(kind, resume)
+    if problem is not None:
+        raise CheckpointCheckError(
+            f'{what}={path!r} cannot be used for SemAIM pre-training: '
+            f'{problem}.')
+    target = getattr(model, 'target_generator', None)
+    if kind == 'reference' and BLUR_KEY in sd and hasattr(target, 'kernel'):
+        try:
+            check_reference_blur(sd[BLUR_KEY], target.kernel)
+        except ValueError as e:
+            raise CheckpointCheckError(f'load_from={path!r}: {e}') from None
+    return kind
+
+
+def _nonfinite_weight(model) -> Optional[str]:
+    if is_model_wrapper(model):
+        model = model.module
+    for name, value in model.state_dict().items():
+        if torch.is_tensor(value) and value.is_floating_point() and \
+                not torch.isfinite(value).all():
+            return name
+    return None
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine ``CheckpointHook`` that never leaves a partial or NaN
+    checkpoint behind and resumes only from complete files.
+
+    Takes every ``CheckpointHook`` argument, plus:
+
+    Args:
+        check_finite: refuse to save a model with NaN/Inf weights (raises,
+            so the previous checkpoints stay the latest). Default True.
+        check_kind: check ``load_from`` / ``--resume`` checkpoints hold
+            SemAIM pre-training weights when the model is SemAIM.
+    """
+
+    def __init__(self, *args, check_finite: bool = True,
+                 check_kind: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.check_finite = check_finite
+        self.check_kind = check_kind
+
+    # ------------------------------------------------------------ resume
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        if is_main_process():
+            self._remove_stale_tmp(runner.work_dir)
+            if self.out_dir != runner.work_dir and osp.isdir(
+                    str(self.out_dir)):
+                self._remove_stale_tmp(str(self.out_dir))
+        if runner._resume and runner._load_from is None:
+            self._choose_auto_resume(runner)
+        elif runner._load_from is not None and \
+                '://' not in str(runner._load_from):
+            self._check_complete(runner._load_from, bool(runner._resume))
+        load_from = runner._load_from
+        if self.check_kind and load_from is not None and \
+                '://' not in str(load_from):
+            model = runner.model.module if is_model_wrapper(
+                runner.model) else runner.model
+            kind = check_checkpoint_kind(load_from, model,
+                                         bool(runner._resume))
+            if kind == 'reference':
+                runner._load_from = REFERENCE_SCHEME + load_from
+                print_log(
+                    f"load_from={load_from!r} is an authors' (skyoux/SemAIM) "
+                    'checkpoint: loading it converted to this project\'s '
+                    'keys (semaim_mm.checkpoints.reference_to_semaim).',
+                    logger='current')
+
+    def _choose_auto_resume(self, runner) -> None:
+        """mmengine's auto-resume (``resume=True``, no ``load_from``): the
+        newest complete checkpoint of this work dir, else from scratch."""
+        also = [str(self.out_dir)] if str(self.out_dir) != runner.work_dir \
+            else []
+        chosen = find_complete_checkpoint(runner.work_dir, also=also)
+        if chosen is None:
+            if read_last_checkpoint(runner.work_dir) or \
+                    list_checkpoints(runner.work_dir):
+                print_log(
+                    f'No complete checkpoint in {runner.work_dir}; '
+                    'training starts from scratch.', logger='current',
+                    level=30)
+            # mmengine reads last_checkpoint itself: make it find none.
+            runner._resume = False
+            return
+        if read_last_checkpoint(runner.work_dir) != chosen and \
+                is_main_process():
+            write_last_checkpoint(runner.work_dir, chosen)
+        runner._load_from = chosen  # resume exactly this file
+
+    @staticmethod
+    def _check_complete(load_from: str, resume: bool) -> None:
+        problem = checkpoint_problem(load_from)
+        if problem is None:
+            return
+        older = [p for p in list_checkpoints(osp.dirname(load_from))
+                 if p != load_from and checkpoint_problem(p) is None]
+        hint = (f' The newest complete one there is {older[0]}.'
+                if older else '')
+        raise CheckpointCheckError(
+            f'Cannot {"resume" if resume else "load"} from {load_from}: '
+            f'{problem}.{hint} Pass a complete checkpoint, or --resume with '
+            'no path to pick the newest complete one in the work dir.')
+
+    def before_train(self, runner) -> None:
+        if self.max_keep_ckpts > 0 and is_main_process():
+            # Trim the resumed list here, so upstream deletes nothing blindly.
+            ids = list(runner.message_hub.get_info('keep_ckpt_ids') or [])
+            drop = ids[:max(0, len(ids) - self.max_keep_ckpts)]
+            if drop:
+                kept = self._prune(ids[len(drop):], drop)
+                runner.message_hub.update_info('keep_ckpt_ids', kept)
+        super().before_train(runner)
+        if runner._resume and runner._load_from is not None:
+            # The hub holds the path the checkpoint was written to, which
+            # for a copied work dir is the original's.
+            self.last_ckpt = runner._load_from
+            runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+
+    @staticmethod
+    def _remove_stale_tmp(folder: str) -> None:
+        for tmp in glob.glob(osp.join(folder, '.*' + TMP_MARK + '*')):
+            print_log(f'Removing {tmp}, a partial checkpoint left by a '
+                      'process killed while saving.', logger='current',
+                      level=30)
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+
+    # -------------------------------------------------------------- save
+    def _path(self, step: int) -> str:
+        return self.file_backend.join_path(self.out_dir,
+                                           self.filename_tmpl.format(step))
+
+    def _prune(self, keep: List[int], drop: List[int]) -> List[int]:
+        """Delete the checkpoints of steps ``drop`` unless one of ``keep`` is
+        incomplete; returns the steps still on disk, oldest first."""
+        local = isinstance(self.file_backend, LocalBackend)
+        broken = [s for s in keep if local and osp.isfile(self._path(s))
+                  and checkpoint_problem(self._path(s)) is not None]
+        if broken:
+            print_log(
+                f'Keeping {[self._path(s) for s in drop]}: '
+                f'{[self._path(s) for s in broken]} (kept by max_keep_ckpts)'
+                ' is incomplete, so the older complete checkpoints stay.',
+                logger='current', level=30)
+            return [*drop, *keep]
+        for old in drop:
+            path = self._path(old)
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+        return list(keep)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if self.check_finite:
+            bad = _nonfinite_weight(runner.model)
+            if bad is not None:
+                raise FloatingPointError(
+                    f'Refusing to save checkpoint at step {step}: weight '
+                    f'{bad!r} is NaN/Inf. The last good checkpoint is '
+                    f'{read_last_checkpoint(runner.work_dir)}. Fix: '
+                    f'{nonfinite_fixes(runner.optim_wrapper)}.')
+        # Bookkeeping first, so the saved message hub lists this step too.
+        drop = []
+        if self.max_keep_ckpts > 0:
+            if not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+                # keep_ckpt_ids is a deque(maxlen=max_keep_ckpts): make room.
+                while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+                    drop.append(self.keep_ckpt_ids.popleft())
+                self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        final = self.filename_tmpl.format(step)
+        self.last_ckpt = self._path(step)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        local = isinstance(self.file_backend, LocalBackend)
+        name = f'.{final}{TMP_MARK}{os.getpid()}' if local else final
+        runner.save_checkpoint(
+            self.out_dir, name, self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        if local:  # complete on disk before any name points at it
+            commit_file(osp.join(str(self.out_dir), name), self.last_ckpt)
+        write_last_checkpoint(runner.work_dir, str(self.last_ckpt))
+        if drop:
+            self._prune(list(self.keep_ckpt_ids), drop)

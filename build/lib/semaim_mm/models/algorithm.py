@@ -1,0 +1,358 @@
+"""The SemAIM self-supervised algorithm (one pre-training step)."""
+import inspect
+from contextlib import nullcontext
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.logging import MessageHub
+from mmengine.model import ExponentialMovingAverage
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from ..phases import phase
+from ..seeding import mix_seed
+from .attention import (FastPath, ReferencePath, build_attention_path,
+                        check_path)
+from .orders import BaseOrder, Order, build_order, draw_noise, similarity_map
+
+SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
+Part = Union[dict, nn.Module]  # a config or a built module
+
+
+def fill_cfg(cfg: Part, part: str, fixed: Dict[str, Tuple[object, str]],
+             defaults: Optional[dict] = None) -> Part:
+    """``cfg`` with what :class:`SemAIM` derives from its other parts.
+
+    ``fixed``: ``{key: (value, what it is)}``, values the architecture
+    dictates; one given differently is an error naming the field.
+    ``defaults``: values used when the key is unset (a different value is a
+    legitimate choice). Built modules are returned as they are.
+    """
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    for key, (value, what) in fixed.items():
+        given = cfg.setdefault(key, value)
+        if given != value:
+            raise ValueError(
+                f'{part}.{key}={given!r} does not fit {what} ({value!r}): '
+                f'leave {part}.{key} unset, SemAIM fills it in')
+    cfg.update({k: v for k, v in (defaults or {}).items() if k not in cfg})
+    return cfg
+
+
+def takes(cfg: Part, arg: str) -> bool:
+    """Whether the registered class of config ``cfg`` takes ``arg``."""
+    if isinstance(cfg, nn.Module):
+        return False
+    cls = cfg['type'] if isinstance(cfg['type'], type) else MODELS.get(
+        cfg['type'])
+    return cls is not None and arg in inspect.signature(cls).parameters
+
+
+@MODELS.register_module()
+class SemAIM(BaseSelfSupervisor):
+    """SemAIM: semantic-aware autoregressive image modeling (AAAI 2024).
+
+    One step (:meth:`loss`): similarity pass -> order -> causal encoder +
+    parallel decoder -> loss against targets gathered into the same order.
+
+    What the backbone dictates is filled in from it; configs leave it out.
+    An explicit value that disagrees is an error naming the field, except
+    where another value is a legitimate choice (marked "default").
+
+    * neck: ``embed_dims`` and ``encoder_depth`` (the encoder's width and
+      depth), ``num_heads`` and ``depth`` (default: the encoder's heads and
+      depth, the reference code's and the paper's setting);
+    * head: ``embed_dims`` (the decoder width) and ``target_dim`` (the
+      target generator's);
+    * target generator: ``patch_size`` and ``in_channels`` (the backbone's)
+      where its class takes them; a teacher's ``student_patch_size``.
+
+    Args:
+        backbone: :class:`SemAIMViT` config.
+        neck: :class:`SemAIMDecoder` config.
+        head: :class:`SemAIMHead` config.
+        target_generator: e.g. ``RGBTargetGenerator`` (the default); it sees
+            the normalised images and returns (B, N, D_t) in raster order.
+        order: the autoregression order (name or dict, see
+            :mod:`semaim_mm.models.orders`).
+        order_schedule: optional ``[dict(begin=0, order='stochastic'),
+            dict(begin=10, order='semantic')]``: the order in use from epoch
+            ``begin`` on (from iteration ``begin`` if ``by_epoch=False``).
+            Replaces ``order``.
+        similarity_source: ``'cls'`` (cos of CLS vs patches), ``'gap'``
+            (mean patch token vs patches) or ``'ema'`` (CLS of an EMA copy of
+            the encoder) or ``'teacher'`` (the frozen teacher of a
+            :class:`TeacherTargetGenerator`: CLS-vs-patch cosine, softmax;
+            its tokens are computed once per step for order and targets).
+        ema_momentum: EMA update weight of the online encoder (mmengine
+            convention: ``ema = (1 - m) * ema + m * online``).
+        attention_path: ``'fast'`` (ordered tokens + causal SDPA) or
+            ``'reference'`` (explicit N x N masks, the paper's formulation).
+        similarity_fp32: compute the whole student similarity map (encoder
+            pass, cosine, softmax) in fp32 outside autocast, as the reference
+            code does. Off by default: under autocast the map is computed in
+            the autocast dtype, which is cheaper.
+        seed: base seed of the per-image order noise.
+        compile: ``torch.compile`` every encoder and decoder block in place
+            (``nn.Module.compile``: parameter names and checkpoints are
+            unchanged); ``True`` or a dict of ``torch.compile`` kwargs.
+            Off by default (first steps pay the compilation).
+        log_order_stats: add ``sim_peak`` (N * max S, 1 = flat map) to the
+            logged outputs.
+    """
+
+    def __init__(self,
+                 backbone: Part,
+                 neck: Part,
+                 head: Part,
+                 target_generator: Optional[Part] = None,
+                 order: Union[str, dict] = 'semantic',
+                 order_schedule: Optional[Sequence[dict]] = None,
+                 by_epoch: bool = True,
+                 similarity_source: str = 'cls',
+                 ema_momentum: float = 0.004,
+                 attention_path: str = 'fast',
+                 similarity_fp32: bool = False,
+                 seed: int = 0,
+                 log_order_stats: bool = True,
+                 compile: Union[bool, dict] = False,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not isinstance(backbone, nn.Module):
+            backbone = MODELS.build(backbone)
+        target_generator = self.build_target_generator(target_generator,
+                                                       backbone)
+        neck, head = self.fill_decoder_and_head(neck, head, backbone,
+                                                target_generator)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            target_generator=target_generator,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.freeze_unused()
+        if similarity_source not in SIMILARITY_SOURCES:
+            raise ValueError(
+                f'similarity_source must be one of {SIMILARITY_SOURCES}, '
+                f'got {similarity_source!r}')
+        if similarity_source == 'teacher' and not hasattr(
+                self.target_generator, 'similarity'):
+            raise ValueError("similarity_source='teacher' needs a teacher "
+                             'target generator (DINO/CLIPTargetGenerator)')
+        self.similarity_source = similarity_source
+        self.attention_path = attention_path
+        self.similarity_fp32 = similarity_fp32
+        self.compile_cfg = compile
+        if compile:
+            self.compile_blocks(**(compile if isinstance(compile, dict)
+                                   else {}))
+        self.seed = seed
+        self.log_order_stats = log_order_stats
+        self.by_epoch = by_epoch
+        self.order_schedule = self.build_schedule(order, order_schedule)
+        if similarity_source == 'ema':
+            if not 0 < ema_momentum <= 1:
+                raise ValueError(f'ema_momentum must be in (0, 1], got '
+                                 f'{ema_momentum}')
+            self.ema_backbone = ExponentialMovingAverage(
+                self.backbone, momentum=ema_momentum)
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def build_target_generator(cfg: Optional[Part],
+                               backbone: nn.Module) -> nn.Module:
+        """The target generator on the backbone's patch grid."""
+        if cfg is None:
+            cfg = dict(type='RGBTargetGenerator')
+        if takes(cfg, 'patch_size'):
+            cfg = fill_cfg(cfg, 'target_generator', dict(
+                patch_size=(backbone.patch_size, "the backbone's patch size"),
+                in_channels=(backbone.in_channels,
+                             "the backbone's in_channels")))
+        module = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+        if getattr(module, 'student_patch_size', 0) is None:
+            # teachers: targets on the student's grid
+            module.student_patch_size = backbone.patch_size
+        return module
+
+    @staticmethod
+    def fill_decoder_and_head(neck: Part, head: Part, backbone: nn.Module,
+                              target_generator: nn.Module
+                              ) -> Tuple[Part, Part]:
+        """Decoder and head configs completed from the backbone (see the
+        class docstring)."""
+        # the decoder reads the encoder's tokens and position embeddings as
+        # they are: its width is the encoder's
+        neck = fill_cfg(
+            neck, 'neck',
+            dict(embed_dims=(backbone.embed_dims, 'the encoder width'),
+                 encoder_depth=(backbone.num_layers, 'the encoder depth')),
+            dict(num_heads=backbone.arch_settings['num_heads'],
+                 depth=backbone.num_layers))
+        head = fill_cfg(head, 'head', dict(
+            embed_dims=(backbone.embed_dims, 'the decoder width'),
+            target_dim=(target_generator.target_dim,
+                        "the target generator's target_dim")))
+        return neck, head
+
+    @staticmethod
+    def build_schedule(order: Union[str, dict],
+                       schedule: Optional[Sequence[dict]]
+                       ) -> List[Tuple[int, BaseOrder]]:
+        """``[(begin, order), ...]`` from ``order`` or ``order_schedule``."""
+        if not schedule:
+            return [(0, build_order(order))]
+        begins = [int(s['begin']) for s in schedule]
+        if begins[0] != 0 or begins != sorted(begins):
+            raise ValueError('order_schedule must start at begin=0 and '
+                             f'be sorted by begin, got {begins}')
+        return [(b, build_order(s['order'])) for b, s in zip(begins, schedule)]
+
+    def freeze_unused(self) -> None:
+        """Parameters that never reach the loss would stall DDP's gradient
+        reduction: the encoder's final norm (only the no-grad similarity
+        pass uses it) and, with tap='before', the blocks after the last
+        tap."""
+        unused = list(self.backbone.layers[max(self.neck.taps):])
+        if self.backbone.final_norm:
+            unused.append(self.backbone.ln1)
+        for module in unused:
+            module.requires_grad_(False)
+
+    def compile_blocks(self, **kwargs) -> None:
+        """``torch.compile`` each encoder block and decoder block in place
+        (the same compiled code serves the similarity pass, the causal
+        encoder and, on the reference path, the masked one)."""
+        blocks = list(getattr(self.backbone, 'layers', [])) + list(
+            getattr(self.neck, 'blocks', []))
+        for block in blocks:
+            block.compile(**kwargs)
+
+    @property
+    def attention_path(self) -> str:
+        """``'fast'`` or ``'reference'`` (checked when set)."""
+        return self._attention_path
+
+    @attention_path.setter
+    def attention_path(self, path: str) -> None:
+        self._attention_path = check_path(path)
+
+    # ----------------------------------------------------------- the pieces
+    def current_order(self) -> BaseOrder:
+        """The order in use at the runner's current epoch (or iteration)."""
+        hub = MessageHub.get_current_instance()
+        now = hub.get_info('epoch' if self.by_epoch else 'iter', 0) or 0
+        active = [o for b, o in self.order_schedule if b <= now]
+        return active[-1]
+
+    @torch.no_grad()
+    def similarity(self, inputs: Tensor) -> Tensor:
+        """Similarity map S (B, N) from a frozen copy of this step's encoder:
+        eval mode (no dropout / drop path), no grad, no mask, final norm;
+        the caller's train/eval mode is restored afterwards. With
+        ``similarity_fp32`` all of it runs in fp32 outside autocast. With
+        ``similarity_source='teacher'`` the map comes from the frozen teacher
+        (no student pass; its tokens are shared with the targets)."""
+        if self.similarity_source == 'teacher':
+            return self.target_generator.similarity(inputs)
+        net = (self.ema_backbone.module
+               if self.similarity_source == 'ema' else self.backbone)
+        anchor = 'gap' if self.similarity_source == 'gap' else 'cls'
+        fp32 = (torch.autocast(inputs.device.type, enabled=False)
+                if self.similarity_fp32 else nullcontext())
+        was_training = net.training
+        net.eval()
+        try:
+            with fp32:
+                tokens = net.forward_tokens(
+                    inputs.float() if self.similarity_fp32 else inputs)
+                return similarity_map(tokens, anchor)
+        finally:
+            net.train(was_training)
+
+    def order_noise(self, batch_size: int, num_patches: int,
+                    data_samples: Optional[List[DataSample]],
+                    device: torch.device) -> Tensor:
+        """(B, N) per-image noise seeded by (seed, iteration, sample index);
+        from the global RNG when the samples carry no ``sample_idx``."""
+        idx = [ds.metainfo.get('sample_idx') for ds in data_samples or []]
+        if len(idx) != batch_size or any(i is None for i in idx):
+            return torch.rand(batch_size, num_patches, device=device)
+        it = MessageHub.get_current_instance().get_info('iter', 0) or 0
+        return draw_noise([mix_seed(self.seed, it, i) for i in idx],
+                          num_patches, device)
+
+    def make_order(self, inputs: Tensor,
+                   data_samples: Optional[List[DataSample]] = None,
+                   order: Optional[BaseOrder] = None) -> Order:
+        """The order for this batch (similarity pass only when needed)."""
+        order = order or self.current_order()
+        grid = self.backbone.check_input(inputs)
+        n = grid[0] * grid[1]
+        sim = self.similarity(inputs) if order.needs_similarity else None
+        noise = self.order_noise(inputs.shape[0], n, data_samples,
+                                 inputs.device)
+        result = order(sim, grid, noise)
+        result.similarity = sim
+        return result
+
+    def attention_for(self, order: Order) -> Union[FastPath, ReferencePath]:
+        """This model's attention path (``attention_path``) under ``order``."""
+        return build_attention_path(self.attention_path, order)
+
+    def predict_patches(self, inputs: Tensor,
+                        path: Union[FastPath, ReferencePath]) -> Tensor:
+        """Encoder + decoder + head: predictions (B, N, D_t), patches in the
+        path's sequence (the order's on the fast path, raster on the
+        reference path; ``path.targets`` arranges targets alike)."""
+        with phase('encoder'):
+            states, queries = self.backbone.forward_autoregressive(
+                inputs, self.neck.taps, path)
+        with phase('decoder_head'):
+            return self.head.predict(
+                path.predictions(self.neck(queries, states, path)))
+
+    # ------------------------------------------------------- mmpretrain API
+    def extract_feat(self, inputs: Tensor):
+        return self.backbone(inputs)
+
+    def loss(self, inputs: Union[Tensor, List[Tensor]],
+             data_samples: Optional[List[DataSample]] = None,
+             order: Optional[Order] = None,
+             **kwargs) -> Dict[str, Tensor]:
+        """One training step's losses; the only code that runs one.
+
+        Args:
+            inputs: (B, C, H, W) normalised images.
+            data_samples: their samples (``sample_idx`` seeds the order noise).
+            order: a fixed :class:`Order` for this batch (tests, the
+                authors' permutation); by default it is drawn from the
+                current order and the similarity pass.
+
+        The phases (:func:`semaim_mm.phases.phase`) are what
+        ``tools/benchmark.py`` times.
+        """
+        if isinstance(inputs, (list, tuple)):
+            inputs = inputs[0]
+        with phase('similarity'):
+            if self.similarity_source == 'ema' and self.training:
+                self.ema_backbone.update_parameters(self.backbone)
+            if order is None:
+                order = self.make_order(inputs, data_samples)
+        path = self.attention_for(order)
+        with phase('targets'):
+            target = path.targets(self.target_generator(inputs))
+        pred = self.predict_patches(inputs, path)
+        with phase('decoder_head'):
+            losses = dict(loss=self.head.loss(pred, target))
+        if self.log_order_stats and order.similarity is not None:
+            sim = order.similarity
+            losses['sim_peak'] = sim.max(dim=1).values.mean() * sim.shape[1]
+        return losses

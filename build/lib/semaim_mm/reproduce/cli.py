@@ -1,0 +1,112 @@
+"""``tools/reproduce.py``: run an experiment matrix in resumable stages and
+write its report (see that file's docstring for the flags)."""
+import argparse
+import os.path as osp
+import shlex
+import subprocess
+import sys
+from typing import List, Optional
+
+from .matrix import ROOT, describe_failures, execute
+from .plan import Plan, Stage, build_plan, select
+from .report import write_report
+from .spec import Spec, SpecError, load_spec
+from .store import Results, dry_run_lines
+
+# Data a stage needs that a converter can make: folder -> command.
+PREPARE = {
+    'data/fashion_mosaic': [
+        sys.executable, 'tools/dataset_converters/fashion_mosaic.py',
+        '--out', 'data/fashion_mosaic', '--format', 'both'],
+}
+
+
+def _names(text: Optional[str]) -> Optional[List[str]]:
+    return [n for n in text.split(',') if n] if text else None
+
+
+def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=doc.split('\n\n')[0] if doc else None, epilog=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('spec', help='matrix spec (configs/reproduce/*.py)')
+    p.add_argument('--only', help='rows to run: ROW[,ROW]')
+    p.add_argument('--columns', help='columns to run: COL[,COL]')
+    p.add_argument('--seeds', type=int, nargs='+', help='seeds to run')
+    p.add_argument('--no-curve', action='store_true',
+                   help='skip the extra budgets of the budget curve')
+    p.add_argument('--work-dir', help="override the spec's work_dir")
+    p.add_argument('--dry-run', action='store_true',
+                   help='list the stages, their status and an estimate')
+    p.add_argument('--report-only', action='store_true',
+                   help='rebuild the report from the finished stages')
+    return p.parse_args(argv)
+
+
+def prepare_data(stages: List[Stage]) -> None:
+    """Generate converter-made data that a selected stage reads and that is
+    missing (the Fashion-MNIST mosaics)."""
+    for folder, cmd in PREPARE.items():
+        if osp.isdir(osp.join(ROOT, folder)):
+            continue
+        if any(folder in str(st.cfg.to_dict()) for st in stages):
+            print(f'{folder} is missing: {" ".join(cmd[1:])}', flush=True)
+            subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def preflight(stages: List[Stage]) -> None:
+    """Data checks before any stage starts. The one call site of the
+    project's pre-flight for matrix runs (tools/reproduce.py and
+    tools/demo.py both come here)."""
+    from semaim_mm.datasets import find_fashion_mnist
+    from semaim_mm.datasets.checks import DataCheckError, check_dataset_cfg
+    prepare_data(stages)
+    for st in stages:
+        data = st.cfg.knn.bank_dataset if st.kind == 'knn' else \
+            st.cfg.train_dataloader.dataset
+        try:
+            if 'FashionMNISTDataset' in str(data):
+                find_fashion_mnist()
+            check_dataset_cfg(data)
+        except (DataCheckError, FileNotFoundError) as e:
+            raise SpecError(f'{st.label}: {e}') from None
+
+
+def plan_from_args(args) -> Plan:
+    spec: Spec = load_spec(args.spec, args.work_dir)
+    return build_plan(spec)
+
+
+def main(argv=None, doc: str = '') -> int:
+    args = parse_args(argv, doc)
+    command = 'python tools/reproduce.py ' + ' '.join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    try:
+        plan = plan_from_args(args)
+        stages = select(plan, _names(args.only), _names(args.columns),
+                        args.seeds, curve=not args.no_curve)
+        if args.dry_run:
+            print(f'spec {args.spec}: work dir {plan.spec.work_dir}')
+            print('\n'.join(dry_run_lines(stages, Results(plan))))
+            return 0
+        rc = 0
+        if not args.report_only:
+            preflight(stages)
+            rc = execute(plan, stages, command)
+    except SpecError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted: finished stages are kept; the same command '
+              'continues where this run stopped', file=sys.stderr)
+        return 130
+    report = write_report(plan)
+    print(f'report: {report}')
+    failures = describe_failures(plan, stages)
+    if failures:
+        print(f'error: {failures}', file=sys.stderr)
+    elif rc:
+        print(f'error: the worker stopped (exit status {rc}) before all '
+              'stages finished; the same command continues where it '
+              'stopped', file=sys.stderr)
+    return rc

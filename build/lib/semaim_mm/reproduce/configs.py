@@ -1,0 +1,168 @@
+"""Config edits the matrix makes to every stage (budget, seed, init,
+label subset, validate-once-at-the-end) and the checks on the result.
+
+The recipe lives in the configs and the spec's overrides; this module only
+sets what makes stages comparable: the length of the run (learning-rate
+milestones are written for the config's own length and scaled to the new
+one), the seed, which weights initialise the encoder, and a single
+validation after the last epoch / iteration (no ``save_best``).
+"""
+import copy
+import re
+from typing import Any, Optional
+
+from mmengine.config import Config, ConfigDict
+
+from ..engine.schedule import rescale
+from .spec import SpecError
+
+RECORDER = 'StageRecorderHook'
+HELD_OUT_WORDS = ('test', 'val', 'validation', 't10k')
+SAVE_BEST_KEYS = ('save_best', 'rule', 'greater_keys', 'less_keys')
+
+
+def get_key(cfg, key: str, default: Any = None) -> Any:
+    """``cfg['a.b.c']`` for dotted keys (``default`` when absent)."""
+    node = cfg
+    for part in key.split('.'):
+        if not hasattr(node, 'keys') or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def set_key(cfg, key: str, value: Any) -> None:
+    """Replace ``cfg['a.b.c']`` by ``value`` (no merging into dicts)."""
+    parts = key.split('.')
+    node = cfg
+    for part in parts[:-1]:
+        if not hasattr(node.get(part), 'keys'):
+            node[part] = ConfigDict()
+        node = node[part]
+    node[parts[-1]] = ConfigDict(value) if isinstance(value, dict) else value
+
+
+def merge(cfg: Config, overrides: dict) -> None:
+    """mmengine ``merge_from_dict`` (dotted keys, ``_delete_`` honoured) on a
+    copy, so the spec's dicts are never consumed."""
+    if overrides:
+        cfg.merge_from_dict(copy.deepcopy(dict(overrides)))
+
+
+def loop_unit(cfg) -> str:
+    """``'iters'`` or ``'epochs'``: how the config's train loop counts."""
+    train = cfg.get('train_cfg') or {}
+    if 'max_iters' in train:
+        return 'iters'
+    if 'max_epochs' in train:
+        return 'epochs'
+    raise SpecError('train_cfg has neither max_iters nor max_epochs')
+
+
+def scale_schedule(cfg, new: int) -> int:
+    """Set the run length to ``new`` epochs / iterations and rescale the
+    parameter schedulers with it (:func:`semaim_mm.engine.schedule.rescale`).
+    Returns the old length."""
+    unit = loop_unit(cfg)
+    key = f'max_{unit}'
+    old = cfg.train_cfg[key]
+    cfg.train_cfg[key] = new
+    schedulers = cfg.get('param_scheduler') or []
+    for s in ([schedulers] if isinstance(schedulers, dict) else schedulers):
+        if s.get('by_epoch', True) != (unit == 'epochs'):
+            raise SpecError(
+                f"param_scheduler {s.get('type')} counts "
+                f"{'epochs' if s.get('by_epoch', True) else 'iterations'} in "
+                f'a loop that counts {unit}: write it in {unit} to scale it')
+    rescale(schedulers, unit == 'epochs', old, new)
+    return old
+
+
+def prepare_training(cfg, length: int, validate: bool) -> None:
+    """Length, one checkpoint at the end, validation only after the last
+    epoch / iteration (``validate``), the stage recorder, no resume."""
+    scale_schedule(cfg, length)
+    if validate:
+        if not cfg.get('val_dataloader'):
+            raise SpecError('an evaluation config needs a val_dataloader '
+                            '(the held-out split the number is read from)')
+        cfg.train_cfg['val_interval'] = length
+    ckpt = cfg.get('default_hooks', {}).get('checkpoint')
+    if ckpt is None:
+        raise SpecError('the config has no default_hooks.checkpoint')
+    for k in SAVE_BEST_KEYS:
+        ckpt.pop(k, None)
+    ckpt.update(interval=length, max_keep_ckpts=1, save_last=True)
+    hooks = [h for h in cfg.get('custom_hooks') or []
+             if h.get('type') != RECORDER]
+    cfg.custom_hooks = hooks + [dict(type=RECORDER, progress=10)]
+    imports = cfg.get('custom_imports') or dict(imports=[])
+    mods = list(imports.get('imports', []))
+    if 'semaim_mm.reproduce' not in mods:
+        mods.append('semaim_mm.reproduce')
+    cfg.custom_imports = dict(imports, imports=mods,
+                              allow_failed_imports=False)
+    cfg.resume = False
+    cfg.load_from = None
+
+
+def wrap_subset(cfg, key: str, fraction: Optional[float], seed: int) -> None:
+    """Replace the dataset at ``key`` by its class-balanced subset."""
+    if fraction is None or fraction >= 1:
+        return
+    inner = get_key(cfg, key)
+    if inner is None:
+        raise SpecError(f'label_fraction: the config has no {key}')
+    set_key(cfg, key, dict(type='ClassBalancedSubset', dataset=inner,
+                           fraction=fraction, seed=seed))
+
+
+def pixel_backbone(cfg, kind: str) -> None:
+    """Raw pixels instead of the ViT (the probes' reference row)."""
+    size = get_key(cfg, 'model.backbone.img_size', 28)
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    set_key(cfg, 'model.backbone', dict(type='RawPixels', channels=1))
+    if kind == 'train':
+        set_key(cfg, 'model.neck.input_features', h * w)
+        set_key(cfg, 'model.head.in_channels', h * w)
+
+
+def _held_out(value) -> bool:
+    words = re.findall(r'[a-z0-9]+', str(value).lower())
+    return any(w in HELD_OUT_WORDS for w in words)
+
+
+def check_train_split(ds, where: str) -> None:
+    """Training data must come from the training split: ``split='train'``
+    where the dataset has one, no held-out words in its paths."""
+    if not isinstance(ds, dict):
+        return
+    for inner in ('dataset', 'datasets'):
+        for sub in (ds.get(inner) if isinstance(ds.get(inner), list)
+                    else [ds.get(inner)]):
+            check_train_split(sub, where)
+    split = ds.get('split')
+    if split is not None and split != 'train':
+        raise SpecError(f"{where}: trains on split {split!r}; only 'train' "
+                        'may be used for training')
+    for key in ('ann_file', 'data_prefix', 'data_root'):
+        if key in ds and _held_out(ds[key]):
+            raise SpecError(f'{where}: {key}={ds[key]!r} looks like a '
+                            'held-out split; train on the training split')
+
+
+def check_stage(cfg, kind: str) -> None:
+    """The comparability rules every resolved stage must satisfy."""
+    if kind == 'knn':
+        check_train_split(get_key(cfg, 'knn.bank_dataset'), 'knn bank')
+        return
+    check_train_split(cfg.train_dataloader.get('dataset'), 'train_dataloader')
+    ckpt = cfg.default_hooks.checkpoint
+    if any(k in ckpt for k in SAVE_BEST_KEYS):
+        raise SpecError('save_best chooses on the evaluation split')
+    if kind == 'train':
+        unit = loop_unit(cfg)
+        if cfg.train_cfg.get('val_interval') != cfg.train_cfg[f'max_{unit}']:
+            raise SpecError('validation must run once, after the last '
+                            f'{unit[:-1]}')
+

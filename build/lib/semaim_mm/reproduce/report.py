@@ -1,0 +1,234 @@
+"""``report.md``: the spec's tables (mean ± std over seeds, paired
+differences to the reference row with 95% intervals), sentences computed
+from those numbers, figures, costs, the setup and what is missing."""
+import os.path as osp
+from typing import List, Optional, Sequence
+
+from .figures import budget_figure, rows_figure
+from .plan import Plan
+from .spec import ROOT, Table
+from .stats import (fmt_paired, fmt_summary, paired_difference, sentence,
+                    summarize)
+from .store import Results
+
+
+def rel(path: str) -> str:
+    return osp.relpath(path, ROOT) if path.startswith(ROOT) else path
+
+
+def entry_title(results: Results, entry: str) -> str:
+    name, _, metric = entry.partition(':')
+    title = results.spec.columns[name].title
+    return f'{title} {metric}' if metric else title
+
+
+def _mean(values: Sequence[float]) -> str:
+    return f'{sum(values) / len(values):.0f}' if values else '—'
+
+
+def cost_cells(results: Results, row: str) -> List[str]:
+    """Pre-training images, wall-clock and CPU seconds (training loop, mean
+    over seeds) of a row; dashes for rows without pre-training."""
+    runs = results.pretrain(row)
+    if not runs:
+        images = results.spec.rows[row].images or results.spec.pretrain_images
+        return ['—' if results.spec.rows[row].init != 'pretrained' else
+                f'{images} (to do)', '—', '—']
+    images = {r['record']['images_seen'] for r in runs}
+    return [', '.join(str(i) for i in sorted(images)),
+            _mean([r['record']['train_wall_s'] for r in runs]),
+            _mean([r['record']['train_cpu_s'] for r in runs])]
+
+
+def table_md(results: Results, table: Table) -> str:
+    lead = table.columns[0]
+    ref = table.reference
+    head = ['row'] + [entry_title(results, c) for c in table.columns]
+    ref_label = dict(table.rows).get(ref, ref)
+    head.append(f'Δ {entry_title(results, lead)} vs {ref_label} [95% CI]')
+    if table.cost:
+        head += ['pre-train images', 'wall s', 'CPU s']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    ref_cell = results.cell(ref, lead)
+    for row, label in table.rows:
+        cells = [fmt_summary(summarize(list(results.cell(row, c).values())))
+                 for c in table.columns]
+        delta = 'reference' if row == ref else fmt_paired(
+            paired_difference(results.cell(row, lead), ref_cell))
+        extra = cost_cells(results, row) if table.cost else []
+        lines.append('| ' + ' | '.join([label] + cells + [delta] + extra) +
+                     ' |')
+    few = sorted({label for row, label in table.rows for c in table.columns
+                  if 0 < len(results.cell(row, c)) < 3})
+    if few:
+        lines.append(f'\nFewer than 3 seeds for: {"; ".join(few)} (read '
+                     'their spread and intervals as rough).')
+    if table.note:
+        lines.append('\n' + table.note)
+    return '\n'.join(lines)
+
+
+def difference_sentences(results: Results, table: Table) -> List[str]:
+    """Per column of a table, which rows differ from the table's reference
+    row (resolved) and which do not."""
+    ref = table.reference
+    labels = dict(table.rows)
+    out = []
+    for entry in table.columns:
+        ref_cell = results.cell(ref, entry)
+        out.append(sentence(entry_title(results, entry), labels.get(ref, ref),
+                            {label: paired_difference(results.cell(r, entry),
+                                                      ref_cell)
+                             for r, label in table.rows if r != ref}))
+    return out
+
+
+def missing_cells(results: Results) -> List[str]:
+    """'column: row (seeds ...)' for every unfinished table cell."""
+    miss = {}
+    for (row, col, seed), h in results.plan.cells.items():
+        if not results.done(h):
+            miss.setdefault(col, {}).setdefault(row, []).append(seed)
+    for (row, images, seed), h in results.plan.curve.items():
+        if not results.done(h):
+            miss.setdefault(f'budget curve @ {images} images', {}).setdefault(
+                row, []).append(seed)
+    return [f'- {col}: ' + ', '.join(
+        f"{row} (seed{'s' if len(s) > 1 else ''} "
+        f"{', '.join(map(str, s))})" for row, s in rows.items())
+        for col, rows in miss.items()]
+
+
+def setup_md(results: Results) -> str:
+    spec = results.spec
+    plan = results.plan
+    lines = ['| column | config | labels | length | metric |',
+             '|---|---|---|---|---|']
+    used = {c for r in spec.rows.values() for c in r.columns}
+    for name, c in spec.columns.items():
+        if name not in used:
+            continue
+        labels = f'{100 * c.label_fraction:g}% (class-balanced)' \
+            if c.label_fraction else 'all'
+        n = c.epochs or c.iters
+        unit = 'epoch' if c.epochs else 'iteration'
+        length = f"{n} {unit}{'s' if n != 1 else ''}" if n else '—'
+        lines.append(f'| {c.title} | `{rel(c.config)}` | {labels} | '
+                     f'{length} | `{c.metrics[c.primary]}` (last) |')
+    budgets = {}
+    for (row, images, _), h in plan.pretrains.items():
+        st = plan.stages[h]
+        if st.group == 'main':
+            key = (images, st.cfg.train_cfg.max_iters,
+                   st.cfg.train_dataloader.batch_size)
+            budgets.setdefault(key, []).append(row)
+    text = '; '.join(
+        f'{i} images = {it} iterations x batch {b} '
+        f"({', '.join(dict.fromkeys(rows))})"
+        for (i, it, b), rows in sorted(budgets.items()))
+    return (f'Pre-training budget per row: {text or "none"}.\n\n' +
+            '\n'.join(lines))
+
+
+def costs_md(results: Results) -> str:
+    """Pre-training cost of every row and the mean cost of each column's
+    stages (for sizing a run; wall clock depends on the machine's load)."""
+    spec = results.spec
+    lines = ['| row | pre-train images | wall s | CPU s | images / CPU s |',
+             '|---|---|---|---|---|']
+    for name, row in spec.rows.items():
+        runs = results.pretrain(name)
+        if row.init == 'pretrained' and runs:
+            images, wall, cpu = cost_cells(results, name)
+            rate = sum(r['record']['images_seen'] / r['record']['train_cpu_s']
+                       for r in runs) / len(runs)
+            lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
+                         f'{rate:.0f} |')
+    lines += ['', '| column | stages | mean wall s | mean CPU s |',
+              '|---|---|---|---|']
+    for name, col in spec.columns.items():
+        runs = [r for r in results.by_hash.values() if r['column'] == name]
+        if runs:
+            lines.append(f'| {col.title} | {len(runs)} | '
+                         f"{_mean([r['wall_s'] for r in runs])} | "
+                         f"{_mean([r['cpu_s'] for r in runs])} |")
+    return '\n'.join(lines)
+
+
+def machine_md(results: Results) -> str:
+    machines, commands, commits = results.machine()
+    lines = [f'- command: `{c}`' for c in commands]
+    for m in machines:
+        lines.append(f"- machine: {m.get('cpu_count')} CPU(s) "
+                     f"({m.get('cpu')}), torch {m.get('torch')} with "
+                     f"{m.get('torch_threads')} thread(s), "
+                     f"{m.get('platform')}")
+    loads = [r['machine']['load_start'][0]
+             for r in results.by_hash.values()]
+    if loads:
+        lines.append(f'- load average at stage start: {min(loads):.1f} to '
+                     f'{max(loads):.1f} (other jobs slow the wall clock; '
+                     'CPU seconds are less affected)')
+    lines.append(f"- git: {', '.join(commits) or '—'}")
+    return '\n'.join(lines)
+
+
+def figures_md(results: Results, out_dir: str) -> str:
+    spec = results.spec
+    parts = []
+    if spec.curve and budget_figure(
+            results, osp.join(out_dir, 'fig_budget.png')):
+        parts.append('![accuracy against pre-training budget]'
+                     '(fig_budget.png)')
+    rows = [r for t in spec.tables for r, _ in t.rows
+            if spec.lead in spec.rows[r].columns]
+    if rows_figure(results, list(dict.fromkeys(rows)), spec.lead,
+                   osp.join(out_dir, 'fig_rows.png')):
+        parts.append('![lead column per row](fig_rows.png)')
+    return '\n\n'.join(parts) or '(no finished cells yet)'
+
+
+def render(plan: Plan, out_dir: str,
+           extra: Optional[List[str]] = None) -> str:
+    """The whole report as Markdown (figures written into ``out_dir``)."""
+    results = Results(plan)
+    spec = results.spec
+    done = sum(results.done(h) for h in plan.cells.values())
+    missing = missing_cells(results)
+    seeds = ', '.join(map(str, spec.seeds))
+    sections = [
+        f'# {spec.title}', machine_md(results),
+        f'Spec `{rel(osp.abspath(spec.path))}`, seeds {seeds}'
+        f' (rows may set their own); {done} of {len(plan.cells)} table '
+        'cells finished.',
+        'Each number is the top-1 (or AP / mIoU) on the held-out split '
+        'after the last epoch or iteration of its evaluation (one '
+        'validation, at the end; nothing is chosen on that split); mean ± '
+        "sample std over seeds; Δ = paired difference to the table's "
+        'reference row over the seeds both have, with its 95% '
+        't-interval (* = resolved: the interval excludes 0).']
+    for t in spec.tables:
+        sections.append(f'## {t.title}\n\n' + table_md(results, t) +
+                        '\n\nWhich differences are resolved:\n\n' +
+                        '\n'.join(difference_sentences(results, t)))
+    sections.append('## Figures\n\n' + figures_md(results, out_dir))
+    sections += extra or []
+    sections.append('## Setup\n\n' + setup_md(results))
+    sections.append('## Costs\n\nPre-training: the training loop, mean '
+                    'over seeds. Columns: whole stages (building, training, '
+                    'the final evaluation).\n\n' + costs_md(results))
+    sections.append('## Missing cells\n\n' +
+                    ('\n'.join(missing) if missing else 'None.'))
+    if spec.notes:
+        sections.append('## Notes\n\n' + '\n'.join(f'- {n}'
+                                                   for n in spec.notes))
+    return '\n\n'.join(sections) + '\n'
+
+
+def write_report(plan: Plan, out_file: Optional[str] = None,
+                 extra: Optional[List[str]] = None) -> str:
+    out_file = out_file or osp.join(plan.spec.work_dir, 'report.md')
+    text = render(plan, osp.dirname(out_file), extra)
+    with open(out_file, 'w') as f:
+        f.write(text)
+    return out_file
