@@ -10,7 +10,6 @@ mmengine's slurm launcher and gloo and compares with one process.
 """
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 import torch
 
 from ._real import PYTHON, ROOT, SMALL
-from .test_ddp import ITERS, env, rank_losses, write_config
+from .test_ddp import ITERS, env, free_port, rank_losses, write_config
 
 DEV = os.path.join(ROOT, 'tools', 'dev')
 PREEMPTED = 75  # semaim_mm.engine.PREEMPTED_EXIT; slurm_train.sh requeues on it
@@ -46,12 +45,6 @@ time.sleep(120)
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def slurm(tmp_path_factory):
     """SLURM_CONF of a running single-node cluster."""
@@ -63,8 +56,8 @@ def slurm(tmp_path_factory):
         pytest.skip('Slurm is not installed and could not be: '
                     f'{install.stderr.strip().splitlines()[-1:]}')
     state = tmp_path_factory.mktemp('slurm')
-    daemon_env = dict(os.environ, SLURMCTLD_PORT=str(_free_port()),
-                      SLURMD_PORT=str(_free_port()))
+    daemon_env = dict(os.environ, SLURMCTLD_PORT=str(free_port()),
+                      SLURMD_PORT=str(free_port()))
     start = subprocess.run(
         ['bash', os.path.join(DEV, 'local_slurm.sh'), 'start', str(state)],
         env=daemon_env, capture_output=True, text=True, timeout=120)
@@ -176,7 +169,7 @@ def test_slurm_two_ranks_match_one_process(slurm, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(
             env(), SLURM_CONF=slurm, PYTHON=PYTHON, GPUS='2',
             GPUS_PER_NODE='0', CPUS_PER_TASK='1',
-            MASTER_PORT=str(_free_port())))
+            MASTER_PORT=str(free_port())))
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'Distributed launcher: slurm, world size: 2' in res.stdout
     single = rank_losses(one, 0)
