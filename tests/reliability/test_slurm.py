@@ -71,6 +71,27 @@ def slurm(tmp_path_factory):
                         str(state)], env=daemon_env, timeout=120)
 
 
+def test_slurm_launcher_on_cpu_without_slurm():
+    """mmengine's slurm launcher with the config's nccl on a CPU-only
+    machine: the compat shim skips its CUDA device and takes gloo (one
+    task, the SLURM_* variables set by hand; no cluster needed)."""
+    code = (
+        'import semaim_mm, torch\n'
+        'from semaim_mm.compat import patch_mmengine_cpu_dist\n'
+        'from mmengine.dist import init_dist, get_world_size\n'
+        'patch_mmengine_cpu_dist()\n'
+        "init_dist('slurm', backend='nccl')\n"
+        'print(torch.distributed.get_backend(), get_world_size())\n')
+    res = subprocess.run(
+        [PYTHON, '-c', code], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, env=dict(
+            env(), CUDA_VISIBLE_DEVICES='', SLURM_PROCID='0',
+            SLURM_NTASKS='1', SLURM_LOCALID='0', SLURM_NODELIST='localhost',
+            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port())))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ['gloo', '1']
+
+
 def _fake_python(tmp_path) -> str:
     path = tmp_path / 'python'
     path.write_text(FAKE_PYTHON)
