@@ -18,11 +18,17 @@ fi
 DIR=$(mkdir -p "$DIR" && cd "$DIR" && pwd)
 export SLURM_CONF="$DIR/slurm.conf"
 
+running() {  # PID: alive and not a zombie (a container's pid 1 may not reap)
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$(echo "${stat##*) }" | cut -d' ' -f1)" != Z ]
+}
+
 wait_gone() {  # PIDFILE: wait up to 10 s for that process to exit
     local pid
     pid=$(cat "$1" 2>/dev/null) || return 0
     for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        running "$pid" || return 0
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
