@@ -11,7 +11,10 @@
 # requeues the job when the ranks stopped that way (e.g. at the time limit).
 # See docs/reliability.md, "Slurm".
 set -euo pipefail
-set -x
+if [ $# -lt 4 ]; then
+    echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]" >&2
+    exit 2
+fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
@@ -38,6 +41,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 rc=0
+set -x
 # shellcheck disable=SC2086  # SRUN_ARGS is a list of srun options
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
@@ -49,6 +53,7 @@ srun -p "$PARTITION" \
     ${SRUN_ARGS} \
     "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
     --launcher=slurm "${RESUME[@]}" "${PY_ARGS[@]}" || rc=$?
+{ set +x; } 2>/dev/null
 if [ "$rc" = "$PREEMPTED" ] && [ "$REQUEUE" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
     scontrol requeue "$SLURM_JOB_ID"
 fi

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from ._real import PYTHON, ROOT, SMALL
 from .test_ddp import ITERS, env, free_port, rank_losses, write_config
 
 DEV = os.path.join(ROOT, 'tools', 'dev')
-PREEMPTED = 75  # semaim_mm.engine.PREEMPTED_EXIT; slurm_train.sh requeues on it
+PREEMPTED = 75  # tools/train.py's status after a preemption save
 
 # Stands in for python: records its arguments and the signals it gets,
 # exits PREEMPTED on SIGTERM (as tools/train.py does after its save).
@@ -92,6 +93,14 @@ def test_slurm_launcher_on_cpu_without_slurm():
     assert res.stdout.split() == ['gloo', '1']
 
 
+def _slurm_env(conf: str, base: Optional[dict] = None, **kw: str) -> dict:
+    """``base`` (os.environ) on the test cluster: no SLURM_* variable of a
+    job this test may itself run in."""
+    base = dict(os.environ if base is None else base)
+    return {**{k: v for k, v in base.items() if not k.startswith('SLURM_')},
+            'SLURM_CONF': conf, **kw}
+
+
 def _fake_python(tmp_path) -> str:
     path = tmp_path / 'python'
     path.write_text(FAKE_PYTHON)
@@ -113,8 +122,8 @@ def test_term_reaches_every_rank_ahead_of_the_time_limit(slurm, tmp_path):
     res = subprocess.run(
         ['bash', 'tools/slurm_train.sh', 'debug', 'probe', 'CFG.py', 'WD',
          '--cfg-options', 'a=1'], cwd=ROOT, capture_output=True, text=True,
-        timeout=150, env=dict(
-            os.environ, SLURM_CONF=slurm, PYTHON=_fake_python(tmp_path),
+        timeout=150, env=_slurm_env(
+            slurm, PYTHON=_fake_python(tmp_path),
             PROBE_DIR=str(tmp_path), GPUS='2', GPUS_PER_NODE='0',
             CPUS_PER_TASK='1', SIGNAL_AHEAD='50', SRUN_ARGS='--time=1'))
     assert res.returncode == PREEMPTED, res.stderr[-2000:]
@@ -132,8 +141,8 @@ def test_explicit_resume_replaces_resume_or_start(slurm, tmp_path):
     res = subprocess.run(
         ['bash', 'tools/slurm_train.sh', 'debug', 'probe', 'CFG.py', 'WD',
          '--resume', 'WD/iter_4.pth'], cwd=ROOT, capture_output=True,
-        text=True, timeout=60, env=dict(
-            os.environ, SLURM_CONF=slurm, PYTHON=_fake_python(tmp_path),
+        text=True, timeout=60, env=_slurm_env(
+            slurm, PYTHON=_fake_python(tmp_path),
             PROBE_DIR=str(tmp_path), GPUS='1', GPUS_PER_NODE='0',
             CPUS_PER_TASK='1', PROBE_EXIT='0'))
     assert res.returncode == 0, res.stderr[-2000:]
@@ -151,9 +160,10 @@ def test_preempted_batch_job_is_requeued(slurm, tmp_path):
     sub = subprocess.run(
         ['sbatch', '--parsable', '--requeue', '-o', str(tmp_path / 'out'),
          str(batch)], capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, SLURM_CONF=slurm, PYTHON=_fake_python(tmp_path),
-                 PROBE_DIR=str(tmp_path), GPUS='1', GPUS_PER_NODE='0',
-                 CPUS_PER_TASK='1', PROBE_EXIT=str(PREEMPTED), REQUEUE='1'))
+        env=_slurm_env(slurm, PYTHON=_fake_python(tmp_path),
+                       PROBE_DIR=str(tmp_path), GPUS='1', GPUS_PER_NODE='0',
+                       CPUS_PER_TASK='1', PROBE_EXIT=str(PREEMPTED),
+                       REQUEUE='1'))
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip().split(';')[0]
     info = ''
@@ -161,14 +171,12 @@ def test_preempted_batch_job_is_requeued(slurm, tmp_path):
         for _ in range(300):
             info = subprocess.run(['scontrol', 'show', 'job', job],
                                   capture_output=True, text=True,
-                                  env=dict(os.environ, SLURM_CONF=slurm)
-                                  ).stdout
+                                  env=_slurm_env(slurm)).stdout
             if 'Restarts=1' in info and 'JobState=PENDING' in info:
                 break
             time.sleep(0.1)
     finally:
-        subprocess.run(['scancel', job], env=dict(os.environ,
-                                                  SLURM_CONF=slurm))
+        subprocess.run(['scancel', job], env=_slurm_env(slurm))
     assert 'Restarts=1' in info and 'JobState=PENDING' in info, info
     assert _probe(tmp_path, 0)['argv'][-1] == '--resume-or-start'
 
@@ -187,10 +195,9 @@ def test_slurm_two_ranks_match_one_process(slurm, tmp_path):
     res = subprocess.run(
         ['bash', 'tools/slurm_train.sh', 'debug', 'ddp',
          write_config(tmp_path, 2), str(two), '--cfg-options', *opts],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(
-            env(), SLURM_CONF=slurm, PYTHON=PYTHON, GPUS='2',
-            GPUS_PER_NODE='0', CPUS_PER_TASK='1',
-            MASTER_PORT=str(free_port())))
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=_slurm_env(
+            slurm, env(), PYTHON=PYTHON, GPUS='2', GPUS_PER_NODE='0',
+            CPUS_PER_TASK='1', MASTER_PORT=str(free_port())))
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'Distributed launcher: slurm, world size: 2' in res.stdout
     single = rank_losses(one, 0)
