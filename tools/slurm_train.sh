@@ -5,11 +5,12 @@
 # default 29500; give each job on a node its own).
 # Preemption: srun asks Slurm to send SIGTERM to every rank SIGNAL_AHEAD
 # seconds (default 120) before the time limit; the ranks save the current
-# iteration and exit with status 75. The run resumes from its work dir's
-# newest checkpoint (--resume-or-start, unless --resume is given), so the
-# same command continues it. Inside an `sbatch --requeue` job, REQUEUE=1
-# requeues the job when the ranks stopped that way (e.g. at the time limit).
-# See docs/reliability.md, "Slurm".
+# iteration and exit with status 75. In a batch job that request is the
+# job's: `sbatch --signal=TERM@120` (srun's applies only to an allocation
+# srun makes itself). The run resumes from its work dir's newest checkpoint
+# (--resume-or-start, unless --resume is given), so the same command
+# continues it. Inside an `sbatch --requeue` job, REQUEUE=1 requeues the job
+# when the ranks stopped that way. See docs/reliability.md, "Slurm".
 set -euo pipefail
 if [ $# -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]" >&2

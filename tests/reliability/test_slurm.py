@@ -150,25 +150,26 @@ def test_explicit_resume_replaces_resume_or_start(slurm, tmp_path):
         '--work-dir=WD', '--launcher=slurm', '--resume', 'WD/iter_4.pth']
 
 
-def test_preempted_batch_job_is_requeued(slurm, tmp_path):
-    """In an `sbatch --requeue` job with REQUEUE=1, ranks that stopped with
-    status 75 put the job back in the queue (Slurm holds a requeued job
-    for about two minutes before it starts again: not waited for here)."""
+def _requeued_batch_job(slurm: str, tmp_path, sbatch_args: list,
+                        seconds: float, **env_vars: str) -> str:
+    """Submit a batch job running tools/slurm_train.sh with the stand-in
+    python and REQUEUE=1; wait up to ``seconds`` for it to be requeued
+    (then cancel it); its ``scontrol show job`` text."""
     batch = tmp_path / 'job.sh'
     batch.write_text(f'#!/bin/bash\ncd {ROOT}\nexec bash tools/slurm_train.sh '
                      'debug probe CFG.py WD\n')
     sub = subprocess.run(
         ['sbatch', '--parsable', '--requeue', '-o', str(tmp_path / 'out'),
-         str(batch)], capture_output=True, text=True, timeout=60,
-        env=_slurm_env(slurm, PYTHON=_fake_python(tmp_path),
-                       PROBE_DIR=str(tmp_path), GPUS='1', GPUS_PER_NODE='0',
-                       CPUS_PER_TASK='1', PROBE_EXIT=str(PREEMPTED),
-                       REQUEUE='1'))
+         *sbatch_args, str(batch)], capture_output=True, text=True,
+        timeout=60, env=_slurm_env(
+            slurm, PYTHON=_fake_python(tmp_path), PROBE_DIR=str(tmp_path),
+            GPUS_PER_NODE='0', CPUS_PER_TASK='1', REQUEUE='1', **env_vars))
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip().split(';')[0]
     info = ''
+    deadline = time.time() + seconds
     try:
-        for _ in range(300):
+        while time.time() < deadline:
             info = subprocess.run(['scontrol', 'show', 'job', job],
                                   capture_output=True, text=True,
                                   env=_slurm_env(slurm)).stdout
@@ -177,8 +178,32 @@ def test_preempted_batch_job_is_requeued(slurm, tmp_path):
             time.sleep(0.1)
     finally:
         subprocess.run(['scancel', job], env=_slurm_env(slurm))
+    return info
+
+
+def test_preempted_batch_job_is_requeued(slurm, tmp_path):
+    """In an `sbatch --requeue` job with REQUEUE=1, ranks that stopped with
+    status 75 put the job back in the queue (Slurm holds a requeued job
+    for about two minutes before it starts again: not waited for here)."""
+    info = _requeued_batch_job(slurm, tmp_path, [], 30, GPUS='1',
+                               PROBE_EXIT=str(PREEMPTED))
     assert 'Restarts=1' in info and 'JobState=PENDING' in info, info
     assert _probe(tmp_path, 0)['argv'][-1] == '--resume-or-start'
+
+
+@pytest.mark.slow  # ~30 s: slurmctld checks the signal times every 30 s
+def test_batch_job_signal_ahead_stops_the_ranks_and_requeues(slurm,
+                                                             tmp_path):
+    """The batch form, `sbatch --requeue --signal=TERM@50` with a 1-minute
+    limit (srun's own --signal does not apply inside sbatch): both ranks
+    get SIGTERM well before the limit, stop with 75, and the script
+    requeues the job before the limit would end it."""
+    info = _requeued_batch_job(slurm, tmp_path,
+                               ['--time=1', '--signal=TERM@50', '-n', '2'],
+                               58, GPUS='2')
+    assert 'Restarts=1' in info and 'JobState=PENDING' in info, info
+    for rank in (0, 1):
+        assert _probe(tmp_path, rank)['sigterm_after_s'] < 55
 
 
 @pytest.mark.slow
