@@ -126,13 +126,15 @@ def patch_torch_load_allowlist() -> bool:
 
 
 # --- mmengine distributed launch on CPU ----------------------------------------
-# mmengine 0.10.7's ``_init_dist_pytorch`` always calls ``torch.cuda.set_device``
-# and uses the config's backend (nccl), so ``--launcher pytorch`` dies on a
-# machine without a GPU. Without CUDA we initialise the gloo backend instead.
-# Its ``Runner.wrap_model`` also always passes ``device_ids=[LOCAL_RANK]`` to
-# DDP, which torch rejects for CPU modules: they get ``device_ids=None``.
-# Together these make ``tools/dist_train.sh CONFIG 2`` run on CPUs. Applied by
-# the tools (train.py, test.py, knn_eval.py) when a launcher is given.
+# mmengine 0.10.7's ``_init_dist_pytorch`` and ``_init_dist_slurm`` always call
+# ``torch.cuda.set_device`` and use the config's backend (nccl), so
+# ``--launcher pytorch`` / ``slurm`` die on a machine without a GPU. Without
+# CUDA we initialise the gloo backend instead. Its ``Runner.wrap_model`` also
+# always passes ``device_ids=[LOCAL_RANK]`` to DDP, which torch rejects for CPU
+# modules: they get ``device_ids=None``. Together these make
+# ``tools/dist_train.sh CONFIG 2`` and ``tools/slurm_train.sh`` run on CPUs.
+# Applied by the tools (train.py, test.py, knn_eval.py) when a launcher is
+# given.
 
 
 def patch_mmengine_cpu_dist() -> bool:
@@ -149,6 +151,23 @@ def patch_mmengine_cpu_dist() -> bool:
 
     init_dist_pytorch._semaim_cpu_patch = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    original_slurm = dist_utils._init_dist_slurm
+
+    def init_dist_slurm(backend, port=None, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original_slurm(backend, port=port,
+                                  init_backend=init_backend, **kwargs)
+        # mmengine's own rank / address / port set-up from the SLURM_*
+        # variables, minus its unconditional CUDA device selection.
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            original_slurm('gloo', port=port, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
+    dist_utils._init_dist_slurm = init_dist_slurm
 
     from mmengine.model.wrappers import MMDistributedDataParallel as DDP
     ddp_init = DDP.__init__

@@ -13,6 +13,7 @@ from .hooks import write_json
 from .plan import Plan, Stage
 from .spec import SpecError
 from .store import Results
+from .worker import PARENT_ENV
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -34,7 +35,9 @@ def git_commit() -> str:
 
 @contextmanager
 def matrix_lock(work_dir: str):
-    """One run per matrix work dir at a time."""
+    """One run per matrix work dir at a time; yields the locked file's
+    descriptor (the worker inherits it, so the lock lives as long as
+    either process)."""
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, '.lock')
     with open(path, 'a+') as f:
@@ -50,7 +53,7 @@ def matrix_lock(work_dir: str):
         f.write(str(os.getpid()))
         f.flush()
         try:
-            yield
+            yield f.fileno()
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -68,8 +71,11 @@ def _stage_entry(plan: Plan, st: Stage) -> dict:
                 loop_unit(st.cfg))
 
 
-def _worker(plan_file: str, threads: Optional[int]) -> int:
-    env = dict(os.environ)
+def _worker(plan_file: str, threads: Optional[int], lock_fd: int) -> int:
+    """Run the worker on ``plan_file`` and wait for it. It holds the matrix
+    lock (``lock_fd``) too and dies with this process (see
+    :func:`semaim_mm.reproduce.worker.die_with_parent`)."""
+    env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('PYTHONWARNINGS', 'ignore:pkg_resources is deprecated')
     # Idle OpenMP threads sleep instead of spinning: on a shared machine
@@ -79,14 +85,16 @@ def _worker(plan_file: str, threads: Optional[int]) -> int:
         env['OMP_NUM_THREADS'] = str(threads)
     proc = subprocess.Popen(
         [sys.executable, '-m', 'semaim_mm.reproduce.worker', plan_file],
-        cwd=ROOT, env=env)
+        cwd=ROOT, env=env, pass_fds=(lock_fd,))
     try:
         return proc.wait()
     except BaseException:
         # Ctrl-C reached the worker too (same process group); anything else
         # (a timeout, a signal to this process only) must not orphan it.
+        # SIGKILL: a training stage would take SIGTERM for a preemption and
+        # go on to the next stage; an interrupted stage restarts anyway.
         if proc.poll() is None:
-            proc.terminate()
+            proc.kill()
         proc.wait()
         raise
 
@@ -101,14 +109,14 @@ def execute(plan: Plan, stages: List[Stage], command: str) -> int:
           f'(work dir {plan.spec.work_dir})', flush=True)
     if not todo:
         return 0
-    with matrix_lock(plan.spec.work_dir):
+    with matrix_lock(plan.spec.work_dir) as lock_fd:
         meta = dict(command=command, git=git_commit(), spec=plan.spec.path)
         entries = [_stage_entry(plan, st) for st in todo]
         for i, e in enumerate(entries):
             e.update(index=i + 1, total=len(entries))
         plan_file = osp.join(plan.spec.work_dir, 'plan.json')
         write_json(plan_file, dict(meta=meta, stages=entries))
-        return _worker(plan_file, plan.spec.torch_threads)
+        return _worker(plan_file, plan.spec.torch_threads, lock_fd)
 
 
 def describe_failures(plan: Plan, stages: List[Stage]) -> Optional[str]:

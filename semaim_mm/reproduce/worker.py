@@ -9,6 +9,7 @@ k-NN stages run :func:`semaim_mm.evaluation.run_knn`. A stage starts from an
 empty ``work/`` folder and ends by writing ``result.json`` atomically, so an
 interrupted stage leaves no result and runs again from the start.
 """
+import ctypes
 import glob
 import importlib.util
 import json
@@ -16,6 +17,7 @@ import os
 import os.path as osp
 import platform
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -33,6 +35,29 @@ from semaim_mm.reproduce.hooks import (RECORD_FILE, cpu_seconds,  # noqa: E402
 
 RESULT_FILE = 'result.json'
 ERROR_FILE = 'error.txt'
+# The pid of the tools/reproduce.py process that started this worker.
+PARENT_ENV = 'SEMAIM_REPRODUCE_PARENT'
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when its tools/reproduce.py
+    exits, however it ends (Linux); exit now if that already happened.
+    An orphaned worker would go on alone, and a rerun would empty the
+    folder of the stage it is running."""
+    if os.environ.get(PARENT_ENV) and sys.platform.startswith('linux'):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    exit_if_orphaned()
+
+
+def exit_if_orphaned() -> None:
+    """Exit when tools/reproduce.py is gone (elsewhere than Linux, the
+    worker checks before each stage)."""
+    parent = os.environ.get(PARENT_ENV)
+    if parent and os.getppid() != int(parent):
+        print('tools/reproduce.py has exited: the worker stops', flush=True)
+        sys.exit(1)
 
 
 def cpu_model() -> str:
@@ -179,6 +204,7 @@ def main(argv=None) -> int:
     if len(args) != 1:
         print('usage: python -m semaim_mm.reproduce.worker PLAN.json')
         return 2
+    die_with_parent()
     from mmengine.logging import MMLogger
     # building models logs every parameter's init at INFO
     MMLogger.get_instance('mmengine', log_level='WARNING')
@@ -186,6 +212,7 @@ def main(argv=None) -> int:
         plan = json.load(f)
     failed: Dict[str, bool] = {}
     for stage in plan['stages']:
+        exit_if_orphaned()
         if stage['depends'] in failed:
             print(f"[{stage['index']}/{stage['total']}] {stage['label']}: "
                   'skipped, its pre-training failed', flush=True)

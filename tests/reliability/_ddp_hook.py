@@ -1,5 +1,7 @@
-"""Test-only hook: every rank appends its loss per iteration to a file."""
+"""Test-only hook: every rank appends its loss (and pid) per iteration to
+a file."""
 import json
+import os
 import os.path as osp
 
 from mmengine.dist import get_rank
@@ -14,5 +16,5 @@ class RankLossRecorder(Hook):
                          outputs=None):
         path = osp.join(runner.work_dir, f'losses_rank{get_rank()}.jsonl')
         with open(path, 'a') as f:
-            f.write(json.dumps(dict(iter=runner.iter,
+            f.write(json.dumps(dict(iter=runner.iter, pid=os.getpid(),
                                     loss=float(outputs['loss']))) + '\n')

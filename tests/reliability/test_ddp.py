@@ -1,6 +1,12 @@
-"""2 processes x 2 images (gloo, CPU, torchrun) == 1 process x 4 images."""
+"""2 processes x 2 images (gloo, CPU, torchrun) == 1 process x 4 images;
+a killed rank stops the run."""
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
+import time
 
 import pytest
 import torch
@@ -18,6 +24,12 @@ def env():
     return dict(_env(), PYTHONPATH=f'{ROOT}:{HERE}')
 
 ITERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def write_config(tmp_path, per_rank):
@@ -69,3 +81,34 @@ def test_two_processes_match_one(tmp_path):
     b = torch.load(two / f'iter_{ITERS}.pth')['state_dict']
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+@pytest.mark.slow  # 49 s on a loaded 2-core host: two rank start-ups
+def test_killed_rank_stops_the_run_naming_it(tmp_path):
+    """SIGKILL one of two ranks mid-run: torchrun stops the other within
+    seconds and its summary names the dead rank and its signal."""
+    work = tmp_path / 'run'
+    proc = subprocess.Popen(
+        ['bash', 'tools/dist_train.sh', write_config(tmp_path, 2), '2',
+         '--work-dir', str(work), '--cfg-options', *SMALL,
+         'train_cfg.max_iters=100000'], cwd=ROOT,
+        env=dict(env(), PYTHON=PYTHON, PORT=str(free_port())),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    losses = work / 'losses_rank1.jsonl'
+    try:
+        deadline = time.time() + 300
+        while not (losses.is_file() and losses.read_text().endswith('\n')):
+            assert proc.poll() is None and time.time() < deadline, \
+                'rank 1 did not start training'
+            time.sleep(0.2)
+        rank1 = json.loads(losses.read_text().splitlines()[0])['pid']
+        os.kill(rank1, signal.SIGKILL)
+        killed = time.time()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.time() - killed < 30
+    assert proc.returncode != 0
+    assert re.search(r'rank\s*: 1 \(local_rank: 1\)', out), out[-3000:]
+    assert re.search(rf'exitcode\s*: -9 \(pid: {rank1}\)', out), out[-3000:]
