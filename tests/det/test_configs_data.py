@@ -61,6 +61,7 @@ def test_full_config_values():
     assert short.train_cfg.type == 'IterBasedTrainLoop'
 
 
+@pytest.mark.slow  # a ViT-B Mask R-CNN step on CPU: about 40 s
 def test_full_config_builds_and_trains_one_step_cpu():
     """ViT-B detector + optimizer + pipelines from the COCO config (no COCO
     on disk: build, don't load); one loss/backward at batch 1, 256x256."""

@@ -16,6 +16,7 @@ def run(args, env, timeout=600):
     return out.stdout + out.stderr
 
 
+@pytest.mark.slow  # two tools/train.py runs: about 65 s on the slow host
 def test_train_mae_then_resume(tmp_path, python_env):
     cfg = 'configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py'
     work = str(tmp_path / 'mae')

@@ -107,9 +107,12 @@ def test_converted_model_gives_the_authors_loss_and_similarity(
     assert_close_across_hosts(similarity, forward['similarity'], SIMILARITY)
 
 
-@pytest.mark.parametrize('layout,ddp', [('main_pretrain_1proc.pth', False),
-                                        ('main_pretrain_ddp.pth', True),
-                                        ('misc_save_model.pth', False)])
+# Two CLI runs per layout (about 20 s each on the slow host): one layout in
+# `make test`, the other two in `make test-slow`.
+@pytest.mark.parametrize('layout,ddp', [
+    pytest.param('main_pretrain_1proc.pth', False, marks=pytest.mark.slow),
+    pytest.param('main_pretrain_ddp.pth', True, marks=pytest.mark.slow),
+    ('misc_save_model.pth', False)])
 def test_to_reference_reproduces_the_authors_state_dict(
         semaim_reference, layout, ddp, tmp_path, python_env):
     original = authors_state_dict(semaim_reference, layout)

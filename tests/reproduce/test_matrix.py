@@ -122,6 +122,7 @@ def test_bad_spec_one_line(tmp_path, capsys):
     assert err.startswith('error: spec file') and err.count('\n') == 1
 
 
+@pytest.mark.slow  # the whole quick demo: about 75 s on the slow host
 def test_demo_quick_results_schema(micro):
     demo = _tool('demo')
     out = demo.main(['--quick', '--work-dir', micro['wd']])
