@@ -83,7 +83,7 @@ def rows_figure(results: Results, rows: List[str], column: str,
                 out_file: str) -> Optional[str]:
     """Left: the column's mean ± std per row (seeds as grey dots). Right:
     the paired difference to the reference row with its 95% interval
-    (green: resolved)."""
+    (green: the interval excludes 0, before the table's Holm correction)."""
     spec = results.spec
     cells = {r: results.cell(r, column) for r in rows}
     rows = [r for r in rows if cells[r]]
@@ -111,7 +111,7 @@ def rows_figure(results: Results, rows: List[str], column: str,
     title = spec.columns[column].title
     left.set_title('mean ± std over seeds (grey: seeds)', fontsize=9)
     right.set_title(f'Δ vs {spec.rows[ref].title}, paired (95% CI; '
-                    'green: resolved)', fontsize=9)
+                    'green: excludes 0, before Holm)', fontsize=9)
     right.axvline(0, color='black', linewidth=0.8)
     lo, hi = right.get_xlim()
     pad = 0.1 * (hi - lo)

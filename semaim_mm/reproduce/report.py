@@ -2,13 +2,13 @@
 differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .figures import budget_figure, rows_figure
 from .plan import Plan
 from .spec import ROOT, Table
-from .stats import (fmt_paired, fmt_summary, paired_difference, sentence,
-                    summarize)
+from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
+                    paired_difference, pooled_std, sentence, summarize)
 from .store import Results
 
 
@@ -40,7 +40,23 @@ def cost_cells(results: Results, row: str) -> List[str]:
             _mean([r['record']['train_cpu_s'] for r in runs])]
 
 
-def table_md(results: Results, table: Table) -> str:
+def table_diffs(results: Results,
+                table: Table) -> Dict[Tuple[str, str], Optional[Paired]]:
+    """(column entry, row) -> the paired difference to the table's
+    reference row, Holm-corrected over all of the table's comparisons (one
+    family per table), with its minimum detectable effect from the pooled
+    paired std of its column."""
+    ref = table.reference
+    raw = {(entry, row): paired_difference(results.cell(row, entry),
+                                           results.cell(ref, entry))
+           for entry in table.columns for row, _ in table.rows if row != ref}
+    stds = {entry: pooled_std([d for (e, _), d in raw.items() if e == entry])
+            for entry in table.columns}
+    return correct_family(raw, {key: stds[key[0]] for key in raw})
+
+
+def table_md(results: Results, table: Table,
+             diffs: Dict[Tuple[str, str], Optional[Paired]]) -> str:
     lead = table.columns[0]
     ref = table.reference
     head = ['row'] + [entry_title(results, c) for c in table.columns]
@@ -49,12 +65,10 @@ def table_md(results: Results, table: Table) -> str:
     if table.cost:
         head += ['pre-train images', 'wall s', 'CPU s']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    ref_cell = results.cell(ref, lead)
     for row, label in table.rows:
         cells = [fmt_summary(summarize(list(results.cell(row, c).values())))
                  for c in table.columns]
-        delta = 'reference' if row == ref else fmt_paired(
-            paired_difference(results.cell(row, lead), ref_cell))
+        delta = 'reference' if row == ref else fmt_paired(diffs[(lead, row)])
         extra = cost_cells(results, row) if table.cost else []
         lines.append('| ' + ' | '.join([label] + cells + [delta] + extra) +
                      ' |')
@@ -68,19 +82,17 @@ def table_md(results: Results, table: Table) -> str:
     return '\n'.join(lines)
 
 
-def difference_sentences(results: Results, table: Table) -> List[str]:
+def difference_sentences(
+        results: Results, table: Table,
+        diffs: Dict[Tuple[str, str], Optional[Paired]]) -> List[str]:
     """Per column of a table, which rows differ from the table's reference
-    row (resolved) and which do not."""
-    ref = table.reference
+    row (resolved after Holm's correction) and which do not."""
     labels = dict(table.rows)
-    out = []
-    for entry in table.columns:
-        ref_cell = results.cell(ref, entry)
-        out.append(sentence(entry_title(results, entry), labels.get(ref, ref),
-                            {label: paired_difference(results.cell(r, entry),
-                                                      ref_cell)
-                             for r, label in table.rows if r != ref}))
-    return out
+    return [sentence(entry_title(results, entry),
+                     labels.get(table.reference, table.reference),
+                     {label: diffs[(entry, r)] for r, label in table.rows
+                      if r != table.reference})
+            for entry in table.columns]
 
 
 def missing_cells(results: Results) -> List[str]:
@@ -206,11 +218,17 @@ def render(plan: Plan, out_dir: str,
         'validation, at the end; nothing is chosen on that split); mean ± '
         "sample std over seeds; Δ = paired difference to the table's "
         'reference row over the seeds both have, with its 95% '
-        't-interval (* = resolved: the interval excludes 0).']
+        't-interval; * = resolved by a paired t-test after Holm\'s '
+        'correction over all of the table\'s comparisons (family-wise '
+        'alpha 0.05). Every unresolved difference carries its minimum '
+        'detectable effect (MDE: the true difference a paired two-sided '
+        'test at alpha 0.05 finds with 80% power, from the pooled paired '
+        'std of its column and its number of seeds).']
     for t in spec.tables:
-        sections.append(f'## {t.title}\n\n' + table_md(results, t) +
+        diffs = table_diffs(results, t)
+        sections.append(f'## {t.title}\n\n' + table_md(results, t, diffs) +
                         '\n\nWhich differences are resolved:\n\n' +
-                        '\n'.join(difference_sentences(results, t)))
+                        '\n'.join(difference_sentences(results, t, diffs)))
     sections.append('## Figures\n\n' + figures_md(results, out_dir))
     sections += extra or []
     sections.append('## Setup\n\n' + setup_md(results))
