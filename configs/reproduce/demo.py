@@ -41,6 +41,8 @@ rows = dict(
     pixels={{_base_.rows.pixels}},
 )
 budget_curve = None
+# Fixed recipes: the demo runs no tuning grid (the specs with `tune` do).
+tune = None
 tables = [
     dict(title='Top-1 (%) on the first 5000 images of the Fashion-MNIST '
          'test split',

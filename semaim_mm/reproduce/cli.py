@@ -35,6 +35,10 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
     p.add_argument('--seeds', type=int, nargs='+', help='seeds to run')
     p.add_argument('--no-curve', action='store_true',
                    help='skip the extra budgets of the budget curve')
+    p.add_argument('--tune', action='store_true',
+                   help="run the spec's validation grids (one seed; the "
+                   'test split is never read); the winners feed the final '
+                   'rows of a later run without --tune')
     p.add_argument('--work-dir', help="override the spec's work_dir")
     p.add_argument('--dry-run', action='store_true',
                    help='list the stages, their status and an estimate')
@@ -83,8 +87,9 @@ def main(argv=None, doc: str = '') -> int:
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
         plan = plan_from_args(args)
-        stages = select(plan, _names(args.only), _names(args.columns),
-                        args.seeds, curve=not args.no_curve)
+        stages = [] if args.report_only else select(
+            plan, _names(args.only), _names(args.columns), args.seeds,
+            curve=not args.no_curve, tune=args.tune)
         if args.dry_run:
             print(f'spec {args.spec}: work dir {plan.spec.work_dir}')
             print('\n'.join(dry_run_lines(stages, Results(plan))))
@@ -93,6 +98,8 @@ def main(argv=None, doc: str = '') -> int:
         if not args.report_only:
             preflight(stages)
             rc = execute(plan, stages, command)
+            if args.tune:  # the finished grids now have winners
+                plan = plan_from_args(args)
     except SpecError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

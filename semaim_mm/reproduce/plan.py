@@ -2,6 +2,12 @@
 ``evaluate(row, column, seed)``, each keyed by a hash of its full resolved
 config (an evaluation's hash includes its pre-training's hash).
 
+A spec with a ``tune`` section first has tuning stages: each grid point of
+each method pre-trained (one seed) and evaluated on the tuning column's
+validation data. A tuned row's final stages exist once all of its method's
+trials have finished; they use the winner's values. Final evaluations read
+the reported split (the columns' ``test_overrides``), tuning ones never.
+
 A stage that two rows share (the same resolved config) exists once: a
 decoder-depth row equal to the default depth reuses the default row's runs.
 """
@@ -14,9 +20,10 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from .configs import (check_stage, merge, pixel_backbone, prepare_training,
-                      set_key, wrap_subset)
-from .spec import Column, Row, Spec, SpecError
+from .configs import (check_stage, check_tuning, held_out, merge,
+                      pixel_backbone, prepare_training, set_key, set_warmup,
+                      wrap_subset)
+from .spec import WARMUP, Column, Method, Row, Spec, SpecError
 
 # Bump when the harness changes what a stage computes (old results then
 # stop matching and run again).
@@ -31,13 +38,17 @@ class Stage:
     column: Optional[str]
     seed: int
     images: int  # pre-training images behind the stage (0: none)
-    group: str  # 'main' | 'curve'
+    group: str  # 'main' | 'curve' | 'tune'
     cfg: Config
     depends: Optional[str] = None
     checkpoint: Optional[str] = None  # pre-training stages: the output
+    trial: Optional[str] = None  # tuning stages: 'method #i {params}'
 
     @property
     def label(self) -> str:
+        if self.trial:
+            what = 'pretrain' if self.kind == 'pretrain' else self.column
+            return f'tune {what} {self.trial}'
         if self.kind == 'pretrain':
             return f'pretrain {self.row} seed {self.seed} ({self.images} ' \
                 'images)'
@@ -54,6 +65,10 @@ class Plan:
     cells: Dict[Tuple[str, str, int], str] = field(default_factory=dict)
     curve: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
     pretrains: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
+    # (method, trial index) -> hash of the trial's tuning evaluation;
+    # method -> the winning trial's values (None: trials unfinished)
+    tuning: Dict[Tuple[str, int], str] = field(default_factory=dict)
+    winners: Dict[str, Optional[dict]] = field(default_factory=dict)
 
     def add(self, stage: Stage) -> Stage:
         return self.stages.setdefault(stage.hash, stage)
@@ -83,10 +98,15 @@ class _Configs:
 
 
 def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
-              images: int, group: str) -> Stage:
+              images: int, group: str, params: Optional[dict] = None,
+              trial: Optional[str] = None) -> Stage:
+    """``params``: a grid point's (or the winner's) values, applied after
+    the spec's pre-training overrides and before the row's own."""
     spec = plan.spec
     cfg = configs.load(row.pretrain)
-    for overrides in (spec.train_overrides, spec.pretrain_overrides,
+    params = dict(params or {})
+    warmup = params.pop(WARMUP, None)
+    for overrides in (spec.train_overrides, spec.pretrain_overrides, params,
                       row.overrides):
         merge(cfg, overrides)
     batch = int(cfg.train_dataloader.batch_size)
@@ -94,6 +114,8 @@ def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
         raise SpecError(f'row {row.name!r}: the budget {images} images is '
                         f'not a multiple of its batch size {batch}')
     prepare_training(cfg, images // batch, validate=False)
+    if warmup is not None:
+        set_warmup(cfg, warmup)
     for key in ('randomness.seed', ) + row.seed_keys:
         set_key(cfg, key, seed)
     check_stage(cfg, 'pretrain')
@@ -101,8 +123,10 @@ def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
     work = osp.join(plan.stage_dir(h), 'work')
     cfg.work_dir = work
     stage = Stage(h, 'pretrain', row.name, None, seed, images, group, cfg,
-                  checkpoint=osp.join(work, f'iter_{images // batch}.pth'))
-    plan.pretrains[(row.name, images, seed)] = h
+                  checkpoint=osp.join(work, f'iter_{images // batch}.pth'),
+                  trial=trial)
+    if group != 'tune':
+        plan.pretrains[(row.name, images, seed)] = h
     return plan.add(stage)
 
 
@@ -118,13 +142,25 @@ def _init(cfg: Config, row: Row, col: Column,
 
 
 def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
-              seed: int, pre: Optional[Stage], group: str) -> Stage:
+              seed: int, pre: Optional[Stage], group: str,
+              trial: Optional[str] = None) -> Stage:
+    """A final evaluation (reads the reported split) or, in group 'tune', a
+    tuning one (reads the tuning split; refused if that is the test
+    split or the final cells' data)."""
     spec = plan.spec
     cfg = configs.load(col.config)
     if col.kind == 'train':
         merge(cfg, spec.train_overrides)
     merge(cfg, col.overrides)
     merge(cfg, row.eval_overrides.get(col.name))
+    if group == 'tune':
+        final = copy.deepcopy(cfg)
+        merge(final, col.test_overrides)
+        merge(cfg, col.tune_overrides)
+        check_tuning(held_out(cfg, col.kind), held_out(final, col.kind),
+                     f'column {col.name!r}')
+    else:
+        merge(cfg, col.test_overrides)
     labelled = 'knn.bank_dataset' if col.kind == 'knn' else \
         'train_dataloader.dataset'
     wrap_subset(cfg, labelled, col.label_fraction, seed)
@@ -139,15 +175,59 @@ def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
         set_key(cfg, f'{col.init_key}.checkpoint', pre.checkpoint)
     cfg.work_dir = osp.join(plan.stage_dir(h), 'work')
     return plan.add(Stage(h, col.kind, row.name, col.name, seed,
-                          pre.images if pre else 0, group, cfg, depends))
+                          pre.images if pre else 0, group, cfg, depends,
+                          trial=trial))
+
+
+def _budget(spec: Spec, row: Row) -> int:
+    return row.images or spec.pretrain_images
+
+
+def _tuning_stages(plan: Plan, configs: _Configs, method: Method) -> None:
+    spec = plan.spec
+    row = spec.rows[method.row]
+    col = spec.columns[spec.tune.column]
+    for i, params in enumerate(method.trials):
+        trial = f'{method.name} #{i} {params}'
+        pre = _pretrain(plan, configs, row, spec.tune.seed,
+                        _budget(spec, row), 'tune', params, trial)
+        ev = _evaluate(plan, configs, row, col, spec.tune.seed, pre, 'tune',
+                       trial)
+        plan.tuning[(method.name, i)] = ev.hash
+
+
+def _pick_winners(plan: Plan) -> None:
+    """Each method's best trial on the tuning column (the first of equal
+    scores), once all of its trials have finished."""
+    from .store import Results  # store imports this module
+    results = Results(plan)
+    spec = plan.spec
+    for name, method in spec.tune.methods.items():
+        scores = [results.metric(plan.tuning[(name, i)], spec.tune.column)
+                  for i in range(len(method.trials))]
+        plan.winners[name] = None if None in scores else \
+            method.trials[scores.index(max(scores))]
+
+
+def tuning_state(plan: Plan, row: str) -> Optional[str]:
+    """None when ``row`` can run its final stages, else why not."""
+    method = plan.spec.method_of(row)
+    if method is None or plan.winners.get(method.name) is not None:
+        return None
+    return (f'row {row!r} takes the winner of tuning method '
+            f'{method.name!r}, whose trials have not all finished: run '
+            '`tools/reproduce.py SPEC --tune` first')
 
 
 def _row_stages(plan, configs, row: Row, seed: int) -> None:
     spec = plan.spec
     pre = None
+    if tuning_state(plan, row.name):
+        return
     if row.init == 'pretrained':
-        pre = _pretrain(plan, configs, row, seed,
-                        row.images or spec.pretrain_images, 'main')
+        method = spec.method_of(row.name)
+        pre = _pretrain(plan, configs, row, seed, _budget(spec, row), 'main',
+                        plan.winners[method.name] if method else None)
     for c in row.columns:
         ev = _evaluate(plan, configs, row, spec.columns[c], seed, pre, 'main')
         plan.cells[(row.name, c, seed)] = ev.hash
@@ -157,6 +237,10 @@ def build_plan(spec: Spec) -> Plan:
     """Every stage of the spec, in run order: seed by seed (so a partial run
     has whole seeds), rows in spec order, the budget curve last."""
     plan, configs = Plan(spec), _Configs()
+    if spec.tune:
+        for method in spec.tune.methods.values():
+            _tuning_stages(plan, configs, method)
+        _pick_winners(plan)
     seeds = list(dict.fromkeys(
         list(spec.seeds) + [s for r in spec.rows.values() for s in r.seeds]))
     for seed in seeds:
@@ -168,9 +252,11 @@ def build_plan(spec: Spec) -> Plan:
         for name in curve.rows:
             row = spec.rows[name]
             for images in curve.images:
-                if seed not in row.seeds:
+                if seed not in row.seeds or tuning_state(plan, name):
                     continue
-                pre = _pretrain(plan, configs, row, seed, images, 'curve')
+                method = spec.method_of(name)
+                pre = _pretrain(plan, configs, row, seed, images, 'curve',
+                                plan.winners[method.name] if method else None)
                 ev = _evaluate(plan, configs, row, spec.columns[curve.column],
                                seed, pre, 'curve')
                 plan.curve[(name, images, seed)] = ev.hash
@@ -186,15 +272,24 @@ def _check_names(what: str, given: Optional[Iterable], known) -> None:
 def select(plan: Plan, rows: Optional[List[str]] = None,
            columns: Optional[List[str]] = None,
            seeds: Optional[List[int]] = None,
-           curve: bool = True) -> List[Stage]:
+           curve: bool = True, tune: bool = False) -> List[Stage]:
     """The evaluations matching the filters and the pre-trainings they need,
-    in plan order."""
+    in plan order. ``tune``: the tuning stages (of the methods whose row is
+    in ``rows``, default all) instead of the final ones; final rows still
+    waiting for their tuning are refused."""
     spec = plan.spec
     _check_names('--only', rows, spec.rows)
     _check_names('--columns', columns, spec.columns)
+    if tune:
+        return _select_tuning(plan, rows)
+    for name in rows or spec.rows:
+        reason = tuning_state(plan, name)
+        if reason:
+            raise SpecError(reason)
     wanted = set()
     for st in plan.stages.values():
-        if st.kind == 'pretrain' or (st.group == 'curve' and not curve):
+        if st.kind == 'pretrain' or st.group == 'tune' or (
+                st.group == 'curve' and not curve):
             continue
         names = {r for (r, c, s), h in plan.cells.items() if h == st.hash}
         names |= {r for (r, i, s), h in plan.curve.items() if h == st.hash}
@@ -208,3 +303,21 @@ def select(plan: Plan, rows: Optional[List[str]] = None,
             wanted.add(st.depends)
     return [st for h, st in plan.stages.items() if h in wanted]
 
+
+
+def _select_tuning(plan: Plan, rows: Optional[List[str]]) -> List[Stage]:
+    spec = plan.spec
+    if not spec.tune:
+        raise SpecError(f'{spec.path} has no tune section')
+    methods = [m for m in spec.tune.methods.values()
+               if not rows or m.row in rows]
+    if not methods:
+        raise SpecError(f'--only {",".join(rows)}: no tuning method runs on '
+                        'these rows; tuned rows: ' + ', '.join(
+                            m.row for m in spec.tune.methods.values()))
+    wanted = set()
+    for m in methods:
+        for i in range(len(m.trials)):
+            ev = plan.stages[plan.tuning[(m.name, i)]]
+            wanted |= {ev.hash, ev.depends}
+    return [st for h, st in plan.stages.items() if h in wanted]

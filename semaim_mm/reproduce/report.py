@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .figures import budget_figure, rows_figure
-from .plan import Plan
+from .plan import Plan, tuning_state
 from .spec import ROOT, Table
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, sentence, summarize)
@@ -105,10 +105,15 @@ def missing_cells(results: Results) -> List[str]:
         if not results.done(h):
             miss.setdefault(f'budget curve @ {images} images', {}).setdefault(
                 row, []).append(seed)
-    return [f'- {col}: ' + ', '.join(
+    lines = [f'- {col}: ' + ', '.join(
         f"{row} (seed{'s' if len(s) > 1 else ''} "
         f"{', '.join(map(str, s))})" for row, s in rows.items())
         for col, rows in miss.items()]
+    waiting = [r for r in results.spec.rows if tuning_state(results.plan, r)]
+    if waiting:
+        lines.append('- every cell of ' + ', '.join(waiting) + ': waiting '
+                     'for their tuning grid (`--tune`)')
+    return lines
 
 
 def setup_md(results: Results) -> str:
@@ -130,7 +135,7 @@ def setup_md(results: Results) -> str:
     budgets = {}
     for (row, images, _), h in plan.pretrains.items():
         st = plan.stages[h]
-        if st.group == 'main':
+        if images == (spec.rows[row].images or spec.pretrain_images):
             key = (images, st.cfg.train_cfg.max_iters,
                    st.cfg.train_dataloader.batch_size)
             budgets.setdefault(key, []).append(row)
@@ -140,6 +145,37 @@ def setup_md(results: Results) -> str:
         for (i, it, b), rows in sorted(budgets.items()))
     return (f'Pre-training budget per row: {text or "none"}.\n\n' +
             '\n'.join(lines))
+
+
+def tuning_md(results: Results) -> str:
+    """Every method's grid with its validation score per trial and the
+    winner (the values its final rows use)."""
+    spec, plan = results.spec, results.plan
+    col = spec.columns[spec.tune.column]
+    parts = [f'One seed ({spec.tune.seed}); each trial pre-trains at its '
+             f"row's budget and is scored by {col.title} on the tuning "
+             'split (never the test split); the best score wins (the first '
+             'of equal scores). The winner feeds the rows listed.']
+    for name, method in spec.tune.methods.items():
+        keys = [k for k, _ in method.axes]
+        winner = plan.winners.get(name)
+        lines = ['| trial | ' + ' | '.join(f'`{k}`' for k in keys) +
+                 f' | {col.title} (validation) |',
+                 '|' + '---|' * (len(keys) + 2)]
+        for i, params in enumerate(method.trials):
+            score = results.metric(plan.tuning[(name, i)], spec.tune.column)
+            text = '—' if score is None else f'{score:.2f}'
+            if params == winner:
+                text = f'**{text}** (winner)'
+            lines.append(f'| {i} | ' + ' | '.join(
+                f'{params[k]:g}' if isinstance(params[k], float) else
+                str(params[k]) for k in keys) + f' | {text} |')
+        fed = ', '.join((method.row, ) + method.apply_to)
+        state = 'unfinished: its rows wait' if winner is None else \
+            'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
+        parts.append(f'### {name} (rows {fed}; {len(method.trials)} '
+                     f'trials; {state})\n\n' + '\n'.join(lines))
+    return '\n\n'.join(parts)
 
 
 def costs_md(results: Results) -> str:
@@ -213,9 +249,11 @@ def render(plan: Plan, out_dir: str,
         f'Spec `{rel(osp.abspath(spec.path))}`, seeds {seeds}'
         f' (rows may set their own); {done} of {len(plan.cells)} table '
         'cells finished.',
-        'Each number is the top-1 (or AP / mIoU) on the held-out split '
-        'after the last epoch or iteration of its evaluation (one '
-        'validation, at the end; nothing is chosen on that split); mean ± '
+        'Each number is the top-1 (or AP / mIoU) on the reported split '
+        '(the test split; for the mosaics the reported half of the '
+        'validation canvases), read once, after the last epoch or '
+        'iteration of its evaluation; recipes are chosen on the '
+        'validation split only (see "Tuning on validation"); mean ± '
         "sample std over seeds; Δ = paired difference to the table's "
         'reference row over the seeds both have, with its 95% '
         't-interval; * = resolved by a paired t-test after Holm\'s '
@@ -229,6 +267,8 @@ def render(plan: Plan, out_dir: str,
         sections.append(f'## {t.title}\n\n' + table_md(results, t, diffs) +
                         '\n\nWhich differences are resolved:\n\n' +
                         '\n'.join(difference_sentences(results, t, diffs)))
+    if spec.tune:
+        sections.append('## Tuning on validation\n\n' + tuning_md(results))
     sections.append('## Figures\n\n' + figures_md(results, out_dir))
     sections += extra or []
     sections.append('## Setup\n\n' + setup_md(results))

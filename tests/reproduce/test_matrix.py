@@ -66,7 +66,9 @@ def test_micro_matrix_end_to_end(micro):
         assert 0 <= res['metrics']['accuracy/top1'] <= 100
         assert res['wall_s'] > 0 and res['cpu_s'] > 0
         assert 'save_best' not in stage.cfg.default_hooks.checkpoint
-        assert stage.cfg.train_dataloader.dataset.dataset.split == 'train'
+        assert stage.cfg.train_dataloader.dataset.dataset.split == \
+            'train_minus_val'
+        assert stage.cfg.val_dataloader.dataset.split == 'test'
     assert ft_sem['depends'] == pre['hash'] and ft_scratch['depends'] is None
     # the half-done stage restarted from an empty folder
     assert not osp.exists(osp.join(micro['half'], 'epoch_1.pth'))

@@ -127,12 +127,14 @@ rows = dict(_delete_=True,
             raster=dict(pretrain=SEMAIM, seed_keys=['model.seed'],
                         overrides={{'model.order': 'raster'}}),
             scratch=dict(init='random'))
-columns = dict(_delete_=True, ft=dict(title='FT', config=FINETUNE,
-                                      epochs=1, label_fraction=0.1))
+columns = dict(_delete_=True, ft=dict(
+    title='FT', config=FINETUNE, epochs=1, label_fraction=0.1,
+    test_overrides={{'val_dataloader.dataset.split': 'test'}}))
 default_columns = ['ft']
 tables = [dict(title='fixture', rows=['semantic', 'raster', 'scratch'],
                columns=['ft'], cost=True)]
 budget_curve = None
+tune = None
 """
 
 
