@@ -4,7 +4,7 @@ from those numbers, figures, costs, the setup and what is missing."""
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .figures import budget_figure, rows_figure
+from .figures import budget_figure, loss_figure, rows_figure
 from .plan import Plan, tuning_state
 from .spec import ROOT, Table
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
@@ -26,18 +26,27 @@ def _mean(values: Sequence[float]) -> str:
     return f'{sum(values) / len(values):.0f}' if values else '—'
 
 
+def tflops(runs: List[dict]) -> str:
+    """Mean analytic pre-training TFLOPs of finished runs ('—' when the
+    runs predate the FLOPs record)."""
+    flops = [r['record'].get('train_flops') for r in runs]
+    flops = [f for f in flops if f]
+    return f'{sum(flops) / len(flops) / 1e12:.1f}' if flops else '—'
+
+
 def cost_cells(results: Results, row: str) -> List[str]:
     """Pre-training images, wall-clock and CPU seconds (training loop, mean
-    over seeds) of a row; dashes for rows without pre-training."""
+    over seeds) and analytic TFLOPs of a row; dashes for rows without
+    pre-training."""
     runs = results.pretrain(row)
     if not runs:
         images = results.spec.rows[row].images or results.spec.pretrain_images
         return ['—' if results.spec.rows[row].init != 'pretrained' else
-                f'{images} (to do)', '—', '—']
+                f'{images} (to do)', '—', '—', '—']
     images = {r['record']['images_seen'] for r in runs}
     return [', '.join(str(i) for i in sorted(images)),
             _mean([r['record']['train_wall_s'] for r in runs]),
-            _mean([r['record']['train_cpu_s'] for r in runs])]
+            _mean([r['record']['train_cpu_s'] for r in runs]), tflops(runs)]
 
 
 def table_diffs(results: Results,
@@ -63,7 +72,7 @@ def table_md(results: Results, table: Table,
     ref_label = dict(table.rows).get(ref, ref)
     head.append(f'Δ {entry_title(results, lead)} vs {ref_label} [95% CI]')
     if table.cost:
-        head += ['pre-train images', 'wall s', 'CPU s']
+        head += ['pre-train images', 'wall s', 'CPU s', 'TFLOPs']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row, label in table.rows:
         cells = [fmt_summary(summarize(list(results.cell(row, c).values())))
@@ -182,16 +191,16 @@ def costs_md(results: Results) -> str:
     """Pre-training cost of every row and the mean cost of each column's
     stages (for sizing a run; wall clock depends on the machine's load)."""
     spec = results.spec
-    lines = ['| row | pre-train images | wall s | CPU s | images / CPU s |',
-             '|---|---|---|---|---|']
+    lines = ['| row | pre-train images | wall s | CPU s | TFLOPs | '
+             'images / CPU s |', '|---|---|---|---|---|---|']
     for name, row in spec.rows.items():
         runs = results.pretrain(name)
         if row.init == 'pretrained' and runs:
-            images, wall, cpu = cost_cells(results, name)
+            images, wall, cpu, flops = cost_cells(results, name)
             rate = sum(r['record']['images_seen'] / r['record']['train_cpu_s']
                        for r in runs) / len(runs)
             lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
-                         f'{rate:.0f} |')
+                         f'{flops} | {rate:.0f} |')
     lines += ['', '| column | stages | mean wall s | mean CPU s |',
               '|---|---|---|---|']
     for name, col in spec.columns.items():
@@ -233,6 +242,9 @@ def figures_md(results: Results, out_dir: str) -> str:
     if rows_figure(results, list(dict.fromkeys(rows)), spec.lead,
                    osp.join(out_dir, 'fig_rows.png')):
         parts.append('![lead column per row](fig_rows.png)')
+    if loss_figure(results, osp.join(out_dir, 'fig_loss.png')):
+        parts.append('![pre-training loss curves, one line per seed: where '
+                     'each row stopped](fig_loss.png)')
     return '\n\n'.join(parts) or '(no finished cells yet)'
 
 

@@ -145,7 +145,8 @@ def _write(plan, h, **data):
                 machine=dict(cpu_count=2, load_start=[1, 1, 1]),
                 wall_s=10.0, cpu_s=12.0,
                 record=dict(images_seen=64, train_wall_s=10.0,
-                            train_cpu_s=20.0), metrics={})
+                            train_cpu_s=20.0, train_flops=2.5e12,
+                            loss_curve=[[1, 1.2], [2, 0.9]]), metrics={})
     with open(osp.join(d, 'result.json'), 'w') as f:
         json.dump(dict(base, **data), f)
 
@@ -166,7 +167,9 @@ def test_report_from_fixture_jsons(tmp_path, repo_root):
     text = render(plan, str(tmp_path))
     assert f'81.17 ± {SEMANTIC_STD:.2f}' in text
     assert f'-1.67 [{DIFF_LOW:+.2f}, {DIFF_HIGH:+.2f}] *' in text
-    assert '| 64 | 10 | 20 |' in text  # pre-training images, wall, CPU
+    # pre-training images, wall, CPU s, TFLOPs
+    assert '| 64 | 10 | 20 | 2.5 |' in text
     assert 'ft: scratch (seeds 0, 1, 2)' in text  # missing cells listed
     assert '| FT | 6 | 10 | 12 |' in text  # mean stage cost per column
     assert osp.getsize(tmp_path / 'fig_rows.png') > 1000
+    assert osp.getsize(tmp_path / 'fig_loss.png') > 1000
