@@ -190,7 +190,8 @@ def _tuning_stages(plan: Plan, configs: _Configs, method: Method) -> None:
     for i, params in enumerate(method.trials):
         trial = f'{method.name} #{i} {params}'
         pre = _pretrain(plan, configs, row, spec.tune.seed,
-                        _budget(spec, row), 'tune', params, trial)
+                        spec.tune.images or _budget(spec, row), 'tune',
+                        params, trial)
         ev = _evaluate(plan, configs, row, col, spec.tune.seed, pre, 'tune',
                        trial)
         plan.tuning[(method.name, i)] = ev.hash

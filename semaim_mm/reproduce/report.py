@@ -161,8 +161,10 @@ def tuning_md(results: Results) -> str:
     winner (the values its final rows use)."""
     spec, plan = results.spec, results.plan
     col = spec.columns[spec.tune.column]
-    parts = [f'One seed ({spec.tune.seed}); each trial pre-trains at its '
-             f"row's budget and is scored by {col.title} on the tuning "
+    budget = f'{spec.tune.images} images' if spec.tune.images else \
+        "its row's budget"
+    parts = [f'One seed ({spec.tune.seed}); each trial pre-trains at '
+             f'{budget} and is scored by {col.title} on the tuning '
              'split (never the test split); the best score wins (the first '
              'of equal scores). The winner feeds the rows listed.']
     for name, method in spec.tune.methods.items():

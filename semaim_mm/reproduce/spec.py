@@ -36,7 +36,7 @@ TOP_KEYS = {'work_dir', 'title', 'seeds', 'reference', 'default_columns',
 COLUMN_KEYS = {'title', 'kind', 'config', 'metrics', 'scale', 'overrides',
                'label_fraction', 'epochs', 'iters', 'init_key', 'init_cfg',
                'test_overrides', 'tune_overrides'}
-TUNE_KEYS = {'column', 'seed', 'methods'}
+TUNE_KEYS = {'column', 'seed', 'methods', 'images'}
 METHOD_KEYS = {'row', 'apply_to', 'grid'}
 # Grid axis handled by the harness, not a config key: the warm-up's share of
 # the run (see configs.set_warmup).
@@ -128,11 +128,13 @@ class Method:
 @dataclass(frozen=True)
 class Tune:
     """Validation grids: every method the same number of trials, one seed,
-    each trial pre-trained at its row's budget and scored on ``column``'s
-    tuning split; the test split is never read here."""
+    each trial pre-trained at ``images`` (default: its row's budget) and
+    scored on ``column``'s tuning split; the test split is never read
+    here."""
     column: str
     seed: int
     methods: Dict[str, Method]
+    images: Optional[int] = None
 
 
 @dataclass
@@ -310,7 +312,9 @@ def _tune(d: Optional[dict], rows, columns) -> Optional[Tune]:
     fed = [r for m in methods.values() for r in (m.row, ) + m.apply_to]
     if len(fed) != len(set(fed)):
         raise SpecError('tune: a row is fed by two methods')
-    return Tune(column=column, seed=int(d.get('seed', 0)), methods=methods)
+    images = d.get('images')
+    return Tune(column=column, seed=int(d.get('seed', 0)), methods=methods,
+                images=int(images) if images else None)
 
 
 def load_spec(path: str, work_dir: Optional[str] = None) -> Spec:
