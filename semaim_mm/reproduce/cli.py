@@ -29,7 +29,8 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=doc.split('\n\n')[0] if doc else None, epilog=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('spec', help='matrix spec (configs/reproduce/*.py)')
+    p.add_argument('spec', nargs='?',
+                   help='matrix spec (configs/reproduce/*.py)')
     p.add_argument('--only', help='rows to run: ROW[,ROW]')
     p.add_argument('--columns', help='columns to run: COL[,COL]')
     p.add_argument('--seeds', type=int, nargs='+', help='seeds to run')
@@ -44,6 +45,9 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
                    help='list the stages, their status and an estimate')
     p.add_argument('--report-only', action='store_true',
                    help='rebuild the report from the finished stages')
+    p.add_argument('--doc', help='with --report-only and no spec: re-render '
+                   'the tables of a document (docs/reproduction.md) from '
+                   'the cells committed under docs/reproduction_cells/')
     return p.parse_args(argv)
 
 
@@ -81,8 +85,30 @@ def plan_from_args(args) -> Plan:
     return build_plan(spec)
 
 
+def render_committed(path: str) -> int:
+    """``--report-only --doc FILE``: rewrite FILE's cells blocks."""
+    from .cells import render_doc
+    text, changed = render_doc(path)
+    with open(path, 'w') as f:
+        f.write(text)
+    print(f'{path}: {len(changed)} table(s) changed' +
+          (f" ({'; '.join(changed)})" if changed else ''))
+    return 0
+
+
 def main(argv=None, doc: str = '') -> int:
     args = parse_args(argv, doc)
+    if args.doc or not args.spec:
+        if not (args.doc and args.report_only and not args.spec):
+            print('error: give a spec, or --report-only --doc FILE (no '
+                  'spec) to re-render a document from committed cells',
+                  file=sys.stderr)
+            return 2
+        try:
+            return render_committed(args.doc)
+        except (SpecError, OSError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
     command = 'python tools/reproduce.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
