@@ -118,8 +118,11 @@ def render_block(block: dict) -> str:
         return curve_md(results, block['curve'])
     table = _table(block['table'])
     diffs = table_diffs(results, table)
-    return (table_md(results, table, diffs) + '\n\n' +
-            '\n'.join(difference_sentences(results, table, diffs)))
+    text = table_md(results, table, diffs)
+    if diffs:
+        text += '\n\n' + '\n'.join(
+            difference_sentences(results, table, diffs))
+    return text
 
 
 def render_doc(path: str) -> Tuple[str, List[str]]:

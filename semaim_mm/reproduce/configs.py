@@ -210,6 +210,11 @@ def _indices(ds) -> Optional[set]:
     return set(idx) if idx is not None else None
 
 
+def _without_indices(ds):
+    return {k: v for k, v in ds.items() if k != 'indices'} \
+        if isinstance(ds, dict) else ds
+
+
 def check_tuning(tune_ds, final_ds, where: str) -> None:
     """A tuning stage must not read the reported split: not the test split,
     not the final cells' evaluation data (same dataset and overlapping or
@@ -217,9 +222,7 @@ def check_tuning(tune_ds, final_ds, where: str) -> None:
     if _reads_test(tune_ds):
         raise SpecError(f'{where}: a tuning stage would evaluate on the test '
                         'split; point tune_overrides at the validation split')
-    strip = (lambda d: {k: v for k, v in d.items() if k != 'indices'}
-             if isinstance(d, dict) else d)
-    if strip(tune_ds) == strip(final_ds):
+    if _without_indices(tune_ds) == _without_indices(final_ds):
         a, b = _indices(tune_ds), _indices(final_ds)
         if a is None or b is None or a & b:
             raise SpecError(f'{where}: a tuning stage would evaluate on the '

@@ -278,9 +278,11 @@ def render(plan: Plan, out_dir: str,
         'std of its column and its number of seeds).']
     for t in spec.tables:
         diffs = table_diffs(results, t)
-        sections.append(f'## {t.title}\n\n' + table_md(results, t, diffs) +
-                        '\n\nWhich differences are resolved:\n\n' +
-                        '\n'.join(difference_sentences(results, t, diffs)))
+        text = f'## {t.title}\n\n' + table_md(results, t, diffs)
+        if diffs:  # a one-row table compares its columns by eye
+            text += ('\n\nWhich differences are resolved:\n\n' + '\n'.join(
+                difference_sentences(results, t, diffs)))
+        sections.append(text)
     if spec.tune:
         sections.append('## Tuning on validation\n\n' + tuning_md(results))
     sections.append('## Figures\n\n' + figures_md(results, out_dir))
