@@ -3,8 +3,8 @@
 # flip only. CLS token here; GAP with
 #   --cfg-options model.backbone.out_type=avg_featmap
 # Trains on 'train_minus_val', validates on the 'val' hold-out (the matrix's
-# final cells switch to test). The values are provisional until the
-# validation tuning runs.
+# final cells switch to test). The values are provisional: no validation
+# run has chosen them yet.
 _base_ = [
     '../../_base_/models/vit-base-p16_linear.py',
     '../../_base_/models/vit-tiny_archs.py',
