@@ -3,12 +3,12 @@ difference to a reference row with its 95% t-interval and its p-value, the
 Holm correction over a table's comparisons and the minimum detectable
 effect of a paired comparison.
 
-Every t quantile comes from :mod:`scipy.stats` (one code path)."""
+Every t quantile comes from :mod:`scipy.stats` (one code path), imported
+where a statistic is computed: the package is also imported by every matrix
+stage (the recorder hook), which needs no scipy."""
 import math
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence
-
-from scipy import stats as _scipy
 
 ALPHA = 0.05  # two-sided, per table after Holm's correction
 POWER = 0.8
@@ -16,9 +16,10 @@ POWER = 0.8
 
 def t_quantile(df: int, q: float = 1 - ALPHA / 2) -> float:
     """Student t quantile ``t(q, df)``."""
+    from scipy.stats import t
     if df < 1:
         raise ValueError(f'df must be >= 1, got {df}')
-    return float(_scipy.t.ppf(q, df))
+    return float(t.ppf(q, df))
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def paired_difference(row: Dict[int, float],
     mean(d) +- t(0.975, n - 1) * sd(d) / sqrt(n), and the two-sided p-value
     of the paired t-test (0 for n >= 2 seeds of identical non-zero
     differences, 1 for identical zero differences)."""
+    from scipy.stats import t
     seeds = sorted(set(row) & set(reference))
     if not seeds:
         return None
@@ -77,7 +79,7 @@ def paired_difference(row: Dict[int, float],
     se = s.std / math.sqrt(s.n)
     half = t_quantile(s.n - 1) * se
     if se > 0:
-        p = float(2 * _scipy.t.sf(abs(s.mean) / se, s.n - 1))
+        p = float(2 * t.sf(abs(s.mean) / se, s.n - 1))
     else:
         p = 1.0 if s.mean == 0 else 0.0
     return Paired(s.n, s.mean, s.std, s.mean - half, s.mean + half, p)
