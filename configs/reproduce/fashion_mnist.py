@@ -1,6 +1,7 @@
 # The paper's ablations at small scale on real data (Fashion-MNIST, 28x28,
 # the tiny ViT: width 128, depth 6, patch 4 -> a 7x7 grid), led by
 # fine-tuning, with statistics over seeds, then the mosaic transfer rows.
+#   python tools/reproduce.py configs/reproduce/fashion_mnist.py --tune
 #   python tools/reproduce.py configs/reproduce/fashion_mnist.py --dry-run
 #   make reproduce                       # everything (resumable; hours)
 #   python tools/reproduce.py configs/reproduce/fashion_mnist.py \

@@ -23,12 +23,12 @@ import json
 import os.path as osp
 import re
 from dataclasses import replace
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .plan import Plan
 from .report import difference_sentences, table_diffs, table_md
 from .spec import ROOT, SpecError, Table, load_spec
-from .stats import (correct_family, fmt_paired, fmt_summary,
+from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, summarize)
 from .store import Results
 
@@ -84,7 +84,7 @@ def curve_md(results: Results, d: dict) -> str:
     images = sorted({i for (r, i, _) in results.plan.curve if r in (a, b)} |
                     {results.spec.pretrain_images})
     flat_cell = results.cell(flat, col)
-    raw: Dict[Tuple[int, str], object] = {}
+    raw: Dict[Tuple[int, str], Optional[Paired]] = {}
     for i in images:
         ca = results.curve(a, i)
         raw[(i, b)] = paired_difference(ca, results.curve(b, i))

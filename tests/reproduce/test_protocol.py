@@ -13,7 +13,6 @@ from semaim_mm.datasets.fashion_mnist import (FashionMNISTDataset,
 from semaim_mm.reproduce import SpecError, build_plan, load_spec
 from semaim_mm.reproduce.report import render
 
-from .conftest import write_result
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SPECS = sorted(glob.glob(osp.join(ROOT, 'configs', 'reproduce', '*.py')))
