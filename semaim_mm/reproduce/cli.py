@@ -111,6 +111,11 @@ def main(argv=None, doc: str = '') -> int:
             return 2
     command = 'python tools/reproduce.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.tune and (args.columns or args.seeds is not None):
+        print("error: --tune runs each grid's own column and seed; drop "
+              '--columns / --seeds (--only picks the tuned rows)',
+              file=sys.stderr)
+        return 2
     try:
         plan = plan_from_args(args)
         stages = [] if args.report_only else select(

@@ -131,3 +131,11 @@ def test_winners_feed_the_final_rows(tmp_path, repo_root, finish_tuning):
     assert '## Tuning on validation' in text
     assert '| 0 | 0.001 | 0.1 | 61.00 |' in text
     assert '| 1 | 0.002 | 0.1 | **64.50** (winner) |' in text
+
+
+def test_tune_refuses_columns_and_seeds(tmp_path, repo_root, capsys):
+    from semaim_mm.reproduce.cli import main
+    spec = _spec(tmp_path, repo_root, '{}')
+    assert main([spec, '--tune', '--seeds', '1']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: --tune') and err.count('\n') == 1
