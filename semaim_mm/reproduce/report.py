@@ -1,6 +1,7 @@
 """``report.md``: the spec's tables (mean ± std over seeds, paired
 differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -302,6 +303,7 @@ def render(plan: Plan, out_dir: str,
 def write_report(plan: Plan, out_file: Optional[str] = None,
                  extra: Optional[List[str]] = None) -> str:
     out_file = out_file or osp.join(plan.spec.work_dir, 'report.md')
+    os.makedirs(osp.dirname(out_file), exist_ok=True)
     text = render(plan, osp.dirname(out_file), extra)
     with open(out_file, 'w') as f:
         f.write(text)
