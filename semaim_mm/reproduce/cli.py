@@ -129,8 +129,17 @@ def main(argv=None, doc: str = '') -> int:
         if not args.report_only:
             preflight(stages)
             rc = execute(plan, stages, command)
-            if args.tune:  # the finished grids now have winners
+            while args.tune and not rc:
+                # finished recipe grids release the method grids
                 plan = plan_from_args(args)
+                more = [st for st in select(plan, _names(args.only),
+                                            tune=True)
+                        if st.hash not in {s.hash for s in stages}]
+                if not more:
+                    break
+                stages += more
+                preflight(more)
+                rc = execute(plan, more, command)
     except SpecError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -2,10 +2,12 @@
 ``evaluate(row, column, seed)``, each keyed by a hash of its full resolved
 config (an evaluation's hash includes its pre-training's hash).
 
-A spec with a ``tune`` section first has tuning stages: each grid point of
-each method pre-trained (one seed) and evaluated on the tuning column's
-validation data. A tuned row's final stages exist once all of its method's
-trials have finished; they use the winner's values. Final evaluations read
+A spec with a ``tune`` section first has tuning stages: the recipe grids
+(an evaluation recipe on a random-init row), then, once their winners are
+known, each grid point of each method pre-trained (one seed) and evaluated
+on the tuning column's validation data. A row's final stages exist once
+its method's trials and its columns' recipe grids have finished; they use
+the winners' values. Final evaluations read
 the reported split (the columns' ``test_overrides``), tuning ones never.
 
 A stage that two rows share (the same resolved config) exists once: a
@@ -16,14 +18,17 @@ import hashlib
 import json
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from .configs import (check_stage, check_tuning, held_out, merge,
                       pixel_backbone, prepare_training, set_key, set_warmup,
                       wrap_subset)
-from .spec import WARMUP, Column, Method, Row, Spec, SpecError
+from .spec import LENGTH, WARMUP, Column, Method, Row, Spec, SpecError
+
+if TYPE_CHECKING:
+    from .store import Results
 
 # Bump when the harness changes what a stage computes (old results then
 # stop matching and run again).
@@ -66,9 +71,12 @@ class Plan:
     curve: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
     pretrains: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
     # (method, trial index) -> hash of the trial's tuning evaluation;
-    # method -> the winning trial's values (None: trials unfinished)
+    # method -> the winning trial's values (None: trials unfinished); the
+    # same keyed by column for the recipe grids
     tuning: Dict[Tuple[str, int], str] = field(default_factory=dict)
     winners: Dict[str, Optional[dict]] = field(default_factory=dict)
+    recipe_tuning: Dict[Tuple[str, int], str] = field(default_factory=dict)
+    recipe_winners: Dict[str, Optional[dict]] = field(default_factory=dict)
 
     def add(self, stage: Stage) -> Stage:
         return self.stages.setdefault(stage.hash, stage)
@@ -143,16 +151,21 @@ def _init(cfg: Config, row: Row, col: Column,
 
 def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
               seed: int, pre: Optional[Stage], group: str,
-              trial: Optional[str] = None) -> Stage:
+              trial: Optional[str] = None,
+              recipe: Optional[dict] = None) -> Stage:
     """A final evaluation (reads the reported split) or, in group 'tune', a
     tuning one (reads the tuning split; refused if that is the test
-    split or the final cells' data)."""
+    split or the final cells' data). ``recipe``: a recipe grid's point or
+    winner (config keys and the ``length`` axis)."""
     spec = plan.spec
     cfg = configs.load(col.config)
+    recipe = dict(recipe or {})
+    length = recipe.pop(LENGTH, None) or col.epochs or col.iters
     if col.kind == 'train':
         merge(cfg, spec.train_overrides)
     merge(cfg, col.overrides)
     merge(cfg, row.eval_overrides.get(col.name))
+    merge(cfg, recipe)
     if group == 'tune':
         final = copy.deepcopy(cfg)
         merge(final, col.test_overrides)
@@ -166,7 +179,7 @@ def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
     wrap_subset(cfg, labelled, col.label_fraction, seed)
     _init(cfg, row, col, pre)
     if col.kind == 'train':
-        prepare_training(cfg, col.epochs or col.iters, validate=True)
+        prepare_training(cfg, length, validate=True)
     set_key(cfg, 'randomness.seed', seed)
     check_stage(cfg, col.kind)
     depends = pre.hash if pre else None
@@ -193,26 +206,62 @@ def _tuning_stages(plan: Plan, configs: _Configs, method: Method) -> None:
                         spec.tune.images or _budget(spec, row), 'tune',
                         params, trial)
         ev = _evaluate(plan, configs, row, col, spec.tune.seed, pre, 'tune',
-                       trial)
+                       trial, plan.recipe_winners.get(col.name))
         plan.tuning[(method.name, i)] = ev.hash
 
 
-def _pick_winners(plan: Plan) -> None:
-    """Each method's best trial on the tuning column (the first of equal
-    scores), once all of its trials have finished."""
-    from .store import Results  # store imports this module
-    results = Results(plan)
+def _recipe_stages(plan: Plan, configs: _Configs, grid: Method) -> None:
     spec = plan.spec
-    for name, method in spec.tune.methods.items():
-        scores = [results.metric(plan.tuning[(name, i)], spec.tune.column)
-                  for i in range(len(method.trials))]
-        plan.winners[name] = None if None in scores else \
-            method.trials[scores.index(max(scores))]
+    row, col = spec.rows[grid.row], spec.columns[grid.name]
+    for i, params in enumerate(grid.trials):
+        ev = _evaluate(plan, configs, row, col, spec.tune.seed, None, 'tune',
+                       f'recipe #{i} {params}', params)
+        plan.recipe_tuning[(grid.name, i)] = ev.hash
+
+
+def _winner(results: 'Results', hashes: List[str], column: str,
+            trials: List[dict]) -> Optional[dict]:
+    """The best trial on ``column`` (the first of equal scores); None until
+    every trial has finished."""
+    scores = [results.metric(h, column) for h in hashes]
+    return None if None in scores else trials[scores.index(max(scores))]
+
+
+def _tuning(plan: Plan, configs: _Configs) -> None:
+    """Recipe grids, their winners, then (when every recipe has its winner)
+    the methods' grids and winners."""
+    from .store import Results  # store imports this module
+    tune = plan.spec.tune
+    for grid in tune.recipes.values():
+        _recipe_stages(plan, configs, grid)
+    results = Results(plan)
+    for col, grid in tune.recipes.items():
+        plan.recipe_winners[col] = _winner(
+            results, [plan.recipe_tuning[(col, i)]
+                      for i in range(len(grid.trials))], col, grid.trials)
+    plan.winners = {name: None for name in tune.methods}
+    if None in plan.recipe_winners.values():
+        return
+    for method in tune.methods.values():
+        _tuning_stages(plan, configs, method)
+    results = Results(plan)
+    for name, method in tune.methods.items():
+        plan.winners[name] = _winner(
+            results, [plan.tuning[(name, i)]
+                      for i in range(len(method.trials))], tune.column,
+            method.trials)
 
 
 def tuning_state(plan: Plan, row: str) -> Optional[str]:
     """None when ``row`` can run its final stages, else why not."""
-    method = plan.spec.method_of(row)
+    spec = plan.spec
+    waiting = [c for c in spec.rows[row].columns
+               if c in plan.recipe_winners and plan.recipe_winners[c] is None]
+    if waiting:
+        return (f'row {row!r} takes the recipe of column(s) {waiting} from '
+                'their recipe grid, which has not finished: run '
+                '`tools/reproduce.py SPEC --tune` first')
+    method = spec.method_of(row)
     if method is None or plan.winners.get(method.name) is not None:
         return None
     return (f'row {row!r} takes the winner of tuning method '
@@ -230,7 +279,8 @@ def _row_stages(plan, configs, row: Row, seed: int) -> None:
         pre = _pretrain(plan, configs, row, seed, _budget(spec, row), 'main',
                         plan.winners[method.name] if method else None)
     for c in row.columns:
-        ev = _evaluate(plan, configs, row, spec.columns[c], seed, pre, 'main')
+        ev = _evaluate(plan, configs, row, spec.columns[c], seed, pre, 'main',
+                       recipe=plan.recipe_winners.get(c))
         plan.cells[(row.name, c, seed)] = ev.hash
 
 
@@ -239,9 +289,7 @@ def build_plan(spec: Spec) -> Plan:
     has whole seeds), rows in spec order, the budget curve last."""
     plan, configs = Plan(spec), _Configs()
     if spec.tune:
-        for method in spec.tune.methods.values():
-            _tuning_stages(plan, configs, method)
-        _pick_winners(plan)
+        _tuning(plan, configs)
     seeds = list(dict.fromkeys(
         list(spec.seeds) + [s for r in spec.rows.values() for s in r.seeds]))
     for seed in seeds:
@@ -259,7 +307,8 @@ def build_plan(spec: Spec) -> Plan:
                 pre = _pretrain(plan, configs, row, seed, images, 'curve',
                                 plan.winners[method.name] if method else None)
                 ev = _evaluate(plan, configs, row, spec.columns[curve.column],
-                               seed, pre, 'curve')
+                               seed, pre, 'curve',
+                               recipe=plan.recipe_winners.get(curve.column))
                 plan.curve[(name, images, seed)] = ev.hash
     return plan
 
@@ -310,15 +359,20 @@ def _select_tuning(plan: Plan, rows: Optional[List[str]]) -> List[Stage]:
     spec = plan.spec
     if not spec.tune:
         raise SpecError(f'{spec.path} has no tune section')
-    methods = [m for m in spec.tune.methods.values()
-               if not rows or m.row in rows]
-    if not methods:
-        raise SpecError(f'--only {",".join(rows)}: no tuning method runs on '
+    grids = [(plan.recipe_tuning, c, g) for c, g in spec.tune.recipes.items()]
+    grids += [(plan.tuning, n, m) for n, m in spec.tune.methods.items()]
+    grids = [g for g in grids if not rows or g[2].row in rows]
+    if not grids:
+        raise SpecError(f'--only {",".join(rows)}: no tuning grid runs on '
                         'these rows; tuned rows: ' + ', '.join(
-                            m.row for m in spec.tune.methods.values()))
+                            g.row for g in list(spec.tune.recipes.values()) +
+                            list(spec.tune.methods.values())))
     wanted = set()
-    for m in methods:
-        for i in range(len(m.trials)):
-            ev = plan.stages[plan.tuning[(m.name, i)]]
-            wanted |= {ev.hash, ev.depends}
+    for hashes, name, grid in grids:
+        for i in range(len(grid.trials)):
+            ev = plan.stages.get(hashes.get((name, i)))
+            if ev is not None:  # method grids wait for the recipes
+                wanted.add(ev.hash)
+                if ev.depends:
+                    wanted.add(ev.depends)
     return [st for h, st in plan.stages.items() if h in wanted]

@@ -157,36 +157,50 @@ def setup_md(results: Results) -> str:
             '\n'.join(lines))
 
 
+def _grid_md(results: Results, heading: str, column: str, grid,
+             hashes: Dict[Tuple[str, int], str],
+             winner: Optional[dict]) -> str:
+    """One grid: every trial's values and validation score, the winner."""
+    keys = [k for k, _ in grid.axes]
+    title = results.spec.columns[column].title
+    lines = ['| trial | ' + ' | '.join(f'`{k}`' for k in keys) +
+             f' | {title} (validation) |', '|' + '---|' * (len(keys) + 2)]
+    for i, params in enumerate(grid.trials):
+        score = results.metric(hashes.get((grid.name, i)), column)
+        text = '—' if score is None else f'{score:.2f}'
+        if params == winner:
+            text = f'**{text}** (winner)'
+        lines.append(f'| {i} | ' + ' | '.join(
+            f'{params[k]:g}' if isinstance(params[k], float) else
+            str(params[k]) for k in keys) + f' | {text} |')
+    state = 'unfinished: its rows wait' if winner is None else \
+        'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
+    return (f'### {heading} ({len(grid.trials)} trials; {state})\n\n' +
+            '\n'.join(lines))
+
+
 def tuning_md(results: Results) -> str:
-    """Every method's grid with its validation score per trial and the
-    winner (the values its final rows use)."""
+    """Every grid with its validation score per trial and the winner (the
+    values its final stages use): the recipe grids, then the methods'."""
     spec, plan = results.spec, results.plan
-    col = spec.columns[spec.tune.column]
-    budget = f'{spec.tune.images} images' if spec.tune.images else \
-        "its row's budget"
-    parts = [f'One seed ({spec.tune.seed}); each trial pre-trains at '
-             f'{budget} and is scored by {col.title} on the tuning '
+    tune = spec.tune
+    budget = f'{tune.images} images' if tune.images else "its row's budget"
+    parts = [f'One seed ({tune.seed}); every trial is scored on the tuning '
              'split (never the test split); the best score wins (the first '
-             'of equal scores). The winner feeds the rows listed.']
-    for name, method in spec.tune.methods.items():
-        keys = [k for k, _ in method.axes]
-        winner = plan.winners.get(name)
-        lines = ['| trial | ' + ' | '.join(f'`{k}`' for k in keys) +
-                 f' | {col.title} (validation) |',
-                 '|' + '---|' * (len(keys) + 2)]
-        for i, params in enumerate(method.trials):
-            score = results.metric(plan.tuning[(name, i)], spec.tune.column)
-            text = '—' if score is None else f'{score:.2f}'
-            if params == winner:
-                text = f'**{text}** (winner)'
-            lines.append(f'| {i} | ' + ' | '.join(
-                f'{params[k]:g}' if isinstance(params[k], float) else
-                str(params[k]) for k in keys) + f' | {text} |')
+             'of equal scores). Recipe grids run first, on an '
+             "initialisation row; their winner is the column's recipe for "
+             'every row. Each method trial then pre-trains at '
+             f'{budget} and is scored by '
+             f'{spec.columns[tune.column].title}; its winner feeds the rows '
+             'listed.']
+    for col, grid in tune.recipes.items():
+        parts.append(_grid_md(
+            results, f'{spec.columns[col].title} recipe (on row {grid.row})',
+            col, grid, plan.recipe_tuning, plan.recipe_winners.get(col)))
+    for name, method in tune.methods.items():
         fed = ', '.join((method.row, ) + method.apply_to)
-        state = 'unfinished: its rows wait' if winner is None else \
-            'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
-        parts.append(f'### {name} (rows {fed}; {len(method.trials)} '
-                     f'trials; {state})\n\n' + '\n'.join(lines))
+        parts.append(_grid_md(results, f'{name} (rows {fed})', tune.column,
+                              method, plan.tuning, plan.winners.get(name)))
     return '\n\n'.join(parts)
 
 

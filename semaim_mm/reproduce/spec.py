@@ -36,11 +36,13 @@ TOP_KEYS = {'work_dir', 'title', 'seeds', 'reference', 'default_columns',
 COLUMN_KEYS = {'title', 'kind', 'config', 'metrics', 'scale', 'overrides',
                'label_fraction', 'epochs', 'iters', 'init_key', 'init_cfg',
                'test_overrides', 'tune_overrides'}
-TUNE_KEYS = {'column', 'seed', 'methods', 'images'}
+TUNE_KEYS = {'column', 'seed', 'methods', 'images', 'recipes'}
 METHOD_KEYS = {'row', 'apply_to', 'grid'}
-# Grid axis handled by the harness, not a config key: the warm-up's share of
-# the run (see configs.set_warmup).
+# Grid axes handled by the harness, not config keys: the warm-up's share of
+# the run (pre-training grids; see configs.set_warmup) and the evaluation's
+# length in its column's unit (recipe grids).
 WARMUP = 'warmup'
+LENGTH = 'length'
 ROW_KEYS = {'title', 'pretrain', 'init', 'overrides', 'eval_overrides',
             'columns', 'seeds', 'images', 'seed_keys'}
 
@@ -127,14 +129,18 @@ class Method:
 
 @dataclass(frozen=True)
 class Tune:
-    """Validation grids: every method the same number of trials, one seed,
-    each trial pre-trained at ``images`` (default: its row's budget) and
-    scored on ``column``'s tuning split; the test split is never read
-    here."""
+    """Validation grids, one seed, the test split never read. ``recipes``
+    (column -> grid, run first): an evaluation recipe tuned on one
+    initialisation row (``Method.row``), scored on that column's tuning
+    split; the winner is that column's recipe in every later stage.
+    ``methods``: every method the same number of trials, each pre-trained
+    at ``images`` (default: its row's budget) and scored on ``column``'s
+    tuning split."""
     column: str
     seed: int
     methods: Dict[str, Method]
     images: Optional[int] = None
+    recipes: Dict[str, Method] = field(default_factory=dict)
 
 
 @dataclass
@@ -314,7 +320,28 @@ def _tune(d: Optional[dict], rows, columns) -> Optional[Tune]:
         raise SpecError('tune: a row is fed by two methods')
     images = d.get('images')
     return Tune(column=column, seed=int(d.get('seed', 0)), methods=methods,
-                images=int(images) if images else None)
+                images=int(images) if images else None,
+                recipes={c: _recipe(c, r, rows, columns)
+                         for c, r in (d.get('recipes') or {}).items()})
+
+
+def _recipe(column: str, d: dict, rows, columns) -> Method:
+    where = f'tune.recipes.{column}'
+    _check_keys(where, d, {'row', 'grid'})
+    row = d.get('row')
+    if column not in columns or columns[column].kind != 'train':
+        raise SpecError(f'{where}: {column!r} is not a training column')
+    if row not in rows or rows[row].init == 'pretrained' or \
+            column not in rows[row].columns:
+        raise SpecError(f'{where}: row {row!r} must be an initialisation '
+                        f'row (random init) with column {column!r}')
+    grid = d.get('grid') or {}
+    if not grid or any(not isinstance(v, (list, tuple)) or not v
+                       for v in grid.values()):
+        raise SpecError(f'{where}.grid: give each axis a non-empty list of '
+                        'values')
+    return Method(column, row, (), tuple((k, tuple(v))
+                                         for k, v in grid.items()))
 
 
 def load_spec(path: str, work_dir: Optional[str] = None) -> Spec:

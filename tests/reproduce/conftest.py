@@ -25,13 +25,24 @@ def write_result(plan, h: str, **data) -> None:
 
 @pytest.fixture
 def finish_tuning():
-    """finish_tuning(plan, score(method, trial index) -> top-1) writes every
-    tuning result and returns the plan rebuilt with the winners."""
+    """finish_tuning(plan, score(grid name, trial index) -> top-1) writes
+    every tuning result -- the recipe grids', then the methods' they
+    release -- and returns the plan rebuilt with the winners."""
 
     def finish(plan, score):
-        for (method, i), h in plan.tuning.items():
-            write_result(plan, h, metrics={'accuracy/top1': score(method, i)})
-            write_result(plan, plan.stages[h].depends)
-        return build_plan(plan.spec)
+        written = set()
+        while True:
+            grids = list(plan.recipe_tuning.items()) + list(
+                plan.tuning.items())
+            todo = [(key, h) for key, h in grids if h not in written]
+            if not todo:
+                return plan
+            for (name, i), h in todo:
+                write_result(plan, h, metrics={'accuracy/top1': score(name,
+                                                                      i)})
+                if plan.stages[h].depends:
+                    write_result(plan, plan.stages[h].depends)
+                written.add(h)
+            plan = build_plan(plan.spec)
 
     return finish

@@ -68,7 +68,8 @@ def test_val_split_disjoint_from_every_training_set(spec_file, tmp_path,
     assert seen
 
 
-def _spec(tmp_path, repo_root, tune_overrides: str) -> str:
+def _spec(tmp_path, repo_root, tune_overrides: str,
+          recipes: str = '') -> str:
     path = tmp_path / 'spec.py'
     path.write_text(
         f"_base_ = '{repo_root}/configs/reproduce/demo_quick.py'\n"
@@ -81,7 +82,8 @@ def _spec(tmp_path, repo_root, tune_overrides: str) -> str:
         "tune = dict(_delete_=True, column='ft_10pct', seed=0,\n"
         "            methods=dict(semaim=dict(\n"
         "    row='semantic', grid={'optim_wrapper.optimizer.lr': [1e-3,\n"
-        "                          2e-3], 'warmup': [0.1]})))\n")
+        "                          2e-3], 'warmup': [0.1]}))" +
+        (f', recipes={recipes}' if recipes else '') + ')\n')
     return str(path)
 
 
@@ -139,3 +141,35 @@ def test_tune_refuses_columns_and_seeds(tmp_path, repo_root, capsys):
     assert main([spec, '--tune', '--seeds', '1']) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: --tune') and err.count('\n') == 1
+
+
+def test_recipe_grid_runs_first_and_feeds_every_row(tmp_path, repo_root,
+                                                    finish_tuning):
+    """A fine-tuning recipe tuned on random init: until it has a winner the
+    method grids and the final rows wait; its winner (lr, epochs) is the
+    column's recipe for the method trials and for every final cell."""
+    recipes = ("dict(ft_10pct=dict(row='scratch', grid={"
+               "'optim_wrapper.optimizer.lr': [1e-3, 4e-3], "
+               "'length': [1, 2]}))")
+    spec = load_spec(_spec(tmp_path, repo_root, '{}', recipes),
+                     str(tmp_path / 'wd'))
+    plan = build_plan(spec)
+    assert len(plan.recipe_tuning) == 4 and plan.tuning == {}
+    assert plan.cells == {}  # every row waits
+    trial = plan.stages[plan.recipe_tuning[('ft_10pct', 3)]]
+    assert trial.cfg.val_dataloader.dataset.split == 'val'
+    assert trial.cfg.train_cfg.max_epochs == 2
+    assert trial.cfg.model.backbone.init_cfg is None  # random init
+    plan = finish_tuning(plan, lambda grid, i: 60.0 + (grid == 'ft_10pct'
+                                                       and i == 2))
+    assert plan.recipe_winners['ft_10pct'] == {
+        'optim_wrapper.optimizer.lr': 4e-3, 'length': 1}
+    method_ft = plan.stages[plan.tuning[('semaim', 0)]]
+    assert method_ft.cfg.optim_wrapper.optimizer.lr == 4e-3
+    for row in ('semantic', 'scratch'):
+        final = plan.stages[plan.cells[(row, 'ft_10pct', 0)]]
+        assert final.cfg.optim_wrapper.optimizer.lr == 4e-3
+        assert final.cfg.train_cfg.max_epochs == 1
+        assert final.cfg.val_dataloader.dataset.split == 'test'
+    assert '### FT 10% recipe (on row scratch) (4 trials; winner: ' in \
+        render(plan, str(tmp_path))
