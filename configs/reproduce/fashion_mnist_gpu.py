@@ -20,11 +20,15 @@
 #     lr-0 rows (one epoch: the weights do not move), 2 x 3 seeds  = 0.0 h
 #   tuning, 24 trials per method at 25 epochs (1.25M images):
 #                                                          48 x 125 s = 1.7 h
+#   FT 10% recipe grid on random init (lr x 50 / 100 / 200 epochs), 9 trials
+#                                                                    = 0.1 h
 #   evaluations per row and seed: FT 10% 100 epochs (50 s), FT 1% 200 epochs
 #     (10 s), FT 100% 50 epochs (250 s), linear 100 epochs (50 s), k-NN
 #     (10 s) = 370 s (+ 25% overhead); 12 rows x 5 seeds + 48 tuning FT 10%
 #                                                                    = 7.0 h
 #   total about 18 GPU-hours on one H100; run it in pieces (--only, --seeds).
+# The linear, FT 1% and FT 100% recipes keep the configs' values (add
+# recipe grids for them the same way when the budget allows).
 _base_ = './fashion_mnist.py'
 
 # ------------------------------------------------------------- budget knobs
@@ -101,6 +105,8 @@ rows = dict(
 # ratio -- its crop scale is MAE's published 0.2-1.0).
 tune = dict(
     _delete_=True, column='ft_10pct', seed=0, images=TUNE_IMAGES,
+    recipes=dict(ft_10pct=dict(row='scratch', grid={
+        _LR: [1e-3, 2e-3, 4e-3], 'length': [50, 100, 200]})),
     methods=dict(
         semaim=dict(row='semantic',
                     apply_to=['raster', 'stochastic', 'similarity',
