@@ -1,5 +1,12 @@
 """Fashion-MNIST, the embedded default data (real images, 60k train / 10k
-test, 10 classes), read straight from the IDX files."""
+test, 10 classes), read straight from the IDX files.
+
+The 60k training file holds two splits of this module's own: ``'val'``, a
+class-balanced hold-out of 10000 images (1000 per class, fixed indices:
+:func:`val_indices`) on which recipes are chosen, and ``'train_minus_val'``,
+the other 50000, which is all that pre-training, fine-tuning, k-NN banks and
+linear probes of the reproduction matrix may read. ``'test'`` is the 10k
+test file, read only by the matrix's final cells."""
 import gzip
 import os.path as osp
 import subprocess
@@ -10,6 +17,7 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
 from ..utils import check_choice
+from .subset import balanced_indices
 
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress',
                          'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
@@ -18,6 +26,12 @@ SPLIT_FILES = {
     'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
     'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
 }
+# split -> the file it is read from; 'val' and 'train_minus_val' partition
+# the train file.
+SPLITS = {'train': 'train', 'train_minus_val': 'train', 'val': 'train',
+          'test': 'test'}
+VAL_PER_CLASS = 1000
+VAL_SEED = 20261207  # fixed for good: changing it moves the hold-out
 DEBIAN_PACKAGE = 'dataset-fashion-mnist'
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 LOCAL_DIR = osp.join('data', 'fashion_mnist')
@@ -103,6 +117,25 @@ def find_fashion_mnist(data_root: Optional[str] = None,
         "dataset config to fetch it with torchvision's downloader.")
 
 
+def val_indices(labels: np.ndarray) -> np.ndarray:
+    """Sorted indices (into the train file) of the validation hold-out:
+    :data:`VAL_PER_CLASS` images of every class drawn with
+    :data:`VAL_SEED`."""
+    return balanced_indices(labels, VAL_PER_CLASS, VAL_SEED)
+
+
+def split_indices(split: str, labels: np.ndarray) -> Optional[np.ndarray]:
+    """Indices of ``split`` into its file's images (``None``: all)."""
+    if split not in ('val', 'train_minus_val'):
+        return None
+    val = val_indices(labels)
+    if split == 'val':
+        return val
+    keep = np.ones(len(labels), dtype=bool)
+    keep[val] = False
+    return np.flatnonzero(keep)
+
+
 @DATASETS.register_module()
 class FashionMNISTDataset(BaseDataset):
     """Fashion-MNIST as an mmpretrain dataset.
@@ -114,7 +147,9 @@ class FashionMNISTDataset(BaseDataset):
     Args:
         data_root: folder with the IDX files; ``None`` searches the usual
             places (see :func:`find_fashion_mnist`).
-        split: ``'train'`` (60k) or ``'test'`` (10k).
+        split: ``'train'`` (the whole 60k file), ``'train_minus_val'``
+            (50k: train without the validation hold-out), ``'val'`` (the
+            10k hold-out, 1000 per class) or ``'test'`` (10k).
         download: allow torchvision's downloader as a last resort.
         to_rgb: replicate the gray channel three times.
         indices: int or sequence, keep a subset (mmengine semantics).
@@ -127,7 +162,7 @@ class FashionMNISTDataset(BaseDataset):
                  download: bool = False,
                  to_rgb: bool = True,
                  **kwargs) -> None:
-        check_choice('split', split, sorted(SPLIT_FILES))
+        check_choice('split', split, sorted(SPLITS))
         self.split = split
         self.download = download
         self.to_rgb = to_rgb
@@ -136,7 +171,7 @@ class FashionMNISTDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         root = find_fashion_mnist(self._search_root, self.download)
-        img_name, label_name = SPLIT_FILES[self.split]
+        img_name, label_name = SPLIT_FILES[SPLITS[self.split]]
         imgs = read_idx(_find_file(root, img_name))
         labels = read_idx(_find_file(root, label_name)).astype(np.int64)
         if imgs.ndim != 3 or len(imgs) != len(labels):
@@ -145,6 +180,9 @@ class FashionMNISTDataset(BaseDataset):
         if labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES):
             raise ValueError(f'{root}: labels outside 0..9')
         self.data_dir = root
+        keep = split_indices(self.split, labels)
+        if keep is not None:
+            imgs, labels = imgs[keep], labels[keep]
         return [dict(img=img, gt_label=int(label))
                 for img, label in zip(imgs, labels)]
 

@@ -29,17 +29,25 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=doc.split('\n\n')[0] if doc else None, epilog=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('spec', help='matrix spec (configs/reproduce/*.py)')
+    p.add_argument('spec', nargs='?',
+                   help='matrix spec (configs/reproduce/*.py)')
     p.add_argument('--only', help='rows to run: ROW[,ROW]')
     p.add_argument('--columns', help='columns to run: COL[,COL]')
     p.add_argument('--seeds', type=int, nargs='+', help='seeds to run')
     p.add_argument('--no-curve', action='store_true',
                    help='skip the extra budgets of the budget curve')
+    p.add_argument('--tune', action='store_true',
+                   help="run the spec's validation grids (one seed; the "
+                   'test split is never read); the winners feed the final '
+                   'rows of a later run without --tune')
     p.add_argument('--work-dir', help="override the spec's work_dir")
     p.add_argument('--dry-run', action='store_true',
                    help='list the stages, their status and an estimate')
     p.add_argument('--report-only', action='store_true',
                    help='rebuild the report from the finished stages')
+    p.add_argument('--doc', help='with --report-only and no spec: re-render '
+                   'the tables of a document (docs/reproduction.md) from '
+                   'the cells committed under docs/reproduction_cells/')
     return p.parse_args(argv)
 
 
@@ -77,14 +85,42 @@ def plan_from_args(args) -> Plan:
     return build_plan(spec)
 
 
+def render_committed(path: str) -> int:
+    """``--report-only --doc FILE``: rewrite FILE's cells blocks."""
+    from .cells import render_doc
+    text, changed = render_doc(path)
+    with open(path, 'w') as f:
+        f.write(text)
+    print(f'{path}: {len(changed)} table(s) changed' +
+          (f" ({'; '.join(changed)})" if changed else ''))
+    return 0
+
+
 def main(argv=None, doc: str = '') -> int:
     args = parse_args(argv, doc)
+    if args.doc or not args.spec:
+        if not (args.doc and args.report_only and not args.spec):
+            print('error: give a spec, or --report-only --doc FILE (no '
+                  'spec) to re-render a document from committed cells',
+                  file=sys.stderr)
+            return 2
+        try:
+            return render_committed(args.doc)
+        except (SpecError, OSError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
     command = 'python tools/reproduce.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.tune and (args.columns or args.seeds is not None):
+        print("error: --tune runs each grid's own column and seed; drop "
+              '--columns / --seeds (--only picks the tuned rows)',
+              file=sys.stderr)
+        return 2
     try:
         plan = plan_from_args(args)
-        stages = select(plan, _names(args.only), _names(args.columns),
-                        args.seeds, curve=not args.no_curve)
+        stages = [] if args.report_only else select(
+            plan, _names(args.only), _names(args.columns), args.seeds,
+            curve=not args.no_curve, tune=args.tune)
         if args.dry_run:
             print(f'spec {args.spec}: work dir {plan.spec.work_dir}')
             print('\n'.join(dry_run_lines(stages, Results(plan))))
@@ -93,6 +129,17 @@ def main(argv=None, doc: str = '') -> int:
         if not args.report_only:
             preflight(stages)
             rc = execute(plan, stages, command)
+            while args.tune and not rc:
+                # finished recipe grids release the method grids
+                plan = plan_from_args(args)
+                more = [st for st in select(plan, _names(args.only),
+                                            tune=True)
+                        if st.hash not in {s.hash for s in stages}]
+                if not more:
+                    break
+                stages += more
+                preflight(more)
+                rc = execute(plan, more, command)
     except SpecError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

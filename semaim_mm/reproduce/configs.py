@@ -18,6 +18,10 @@ from .spec import SpecError
 
 RECORDER = 'StageRecorderHook'
 HELD_OUT_WORDS = ('test', 'val', 'validation', 't10k')
+TEST_WORDS = ('test', 't10k')
+# Datasets whose train file also holds the validation split: training must
+# read the split without it.
+TRAIN_SPLIT_OF = {'FashionMNISTDataset': 'train_minus_val'}
 SAVE_BEST_KEYS = ('save_best', 'rule', 'greater_keys', 'less_keys')
 
 
@@ -76,6 +80,28 @@ def scale_schedule(cfg, new: int) -> int:
                 f'a loop that counts {unit}: write it in {unit} to scale it')
     rescale(schedulers, unit == 'epochs', old, new)
     return old
+
+
+def set_warmup(cfg, fraction: float) -> None:
+    """A warm-up of ``fraction`` of the run: the first scheduler (the linear
+    warm-up) ends and the next one begins there; a ``T_max`` that spanned
+    the second scheduler still spans it."""
+    scheds = cfg.get('param_scheduler')
+    if not isinstance(scheds, (list, tuple)) or len(scheds) != 2 or \
+            scheds[0].get('type') != 'LinearLR':
+        raise SpecError('the warmup axis needs a [LinearLR, decay] '
+                        'param_scheduler')
+    if not 0 <= fraction < 1:
+        raise SpecError(f'warmup must be in [0, 1), got {fraction}')
+    warm, decay = scheds
+    length = cfg.train_cfg[f'max_{loop_unit(cfg)}']
+    spans = decay.get('T_max') == decay.get('end', length) - decay.get(
+        'begin', 0)
+    end = max(1, round(fraction * length))
+    warm['end'] = end
+    decay['begin'] = end
+    if spans:
+        decay['T_max'] = decay.get('end', length) - end
 
 
 def prepare_training(cfg, length: int, validate: bool) -> None:
@@ -142,13 +168,66 @@ def check_train_split(ds, where: str) -> None:
                     else [ds.get(inner)]):
             check_train_split(sub, where)
     split = ds.get('split')
-    if split is not None and split != 'train':
-        raise SpecError(f"{where}: trains on split {split!r}; only 'train' "
-                        'may be used for training')
+    allowed = TRAIN_SPLIT_OF.get(ds.get('type'), 'train')
+    if split is not None and split != allowed:
+        raise SpecError(f'{where}: trains on split {split!r}; only '
+                        f'{allowed!r} may be used for training')
     for key in ('ann_file', 'data_prefix', 'data_root'):
         if key in ds and _held_out(ds[key]):
             raise SpecError(f'{where}: {key}={ds[key]!r} looks like a '
                             'held-out split; train on the training split')
+
+
+def held_out(cfg, kind: str):
+    """The dataset a stage evaluates on (None: a pre-training)."""
+    if kind == 'knn':
+        return get_key(cfg, 'knn.query_dataset')
+    if kind == 'pretrain':
+        return None
+    return get_key(cfg, 'val_dataloader.dataset')
+
+
+def _reads_test(ds) -> bool:
+    if not isinstance(ds, dict):
+        return False
+    for inner in ('dataset', 'datasets'):
+        subs = ds.get(inner)
+        if any(_reads_test(d) for d in (subs if isinstance(subs, list)
+                                        else [subs])):
+            return True
+    if ds.get('split') == 'test':
+        return True
+    words = re.findall(r'[a-z0-9]+', ' '.join(
+        str(ds.get(k, '')) for k in ('ann_file', 'data_prefix',
+                                     'data_root')).lower())
+    return any(w in TEST_WORDS for w in words)
+
+
+def _indices(ds) -> Optional[set]:
+    idx = ds.get('indices') if isinstance(ds, dict) else None
+    if isinstance(idx, int):
+        return set(range(idx))
+    return set(idx) if idx is not None else None
+
+
+def _without_indices(ds):
+    return {k: v for k, v in ds.items() if k != 'indices'} \
+        if isinstance(ds, dict) else ds
+
+
+def check_tuning(tune_ds, final_ds, where: str) -> None:
+    """A tuning stage must not read the reported split: not the test split,
+    not the final cells' evaluation data (same dataset and overlapping or
+    unrestricted ``indices``)."""
+    if _reads_test(tune_ds):
+        raise SpecError(f'{where}: a tuning stage would evaluate on the test '
+                        'split; point tune_overrides at the validation split')
+    if _without_indices(tune_ds) == _without_indices(final_ds):
+        a, b = _indices(tune_ds), _indices(final_ds)
+        if a is None or b is None or a & b:
+            raise SpecError(f'{where}: a tuning stage would evaluate on the '
+                            "final cells' data; give tune_overrides and "
+                            'test_overrides disjoint parts')
 
 
 def check_stage(cfg, kind: str) -> None:

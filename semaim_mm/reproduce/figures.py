@@ -17,7 +17,8 @@ def _plt():
 
 
 def _curve_points(results: Results, row: str):
-    """(images, mean, std, mean train-loop CPU s) per budget with results."""
+    """(images, mean, std, mean train-loop CPU s, mean FLOPs) per budget
+    with results."""
     spec = results.spec
     main = spec.rows[row].images or spec.pretrain_images
     points = []
@@ -25,35 +26,39 @@ def _curve_points(results: Results, row: str):
         s = summarize(list(results.curve(row, images).values()))
         if s is None:
             continue
-        cpu = [r['record']['train_cpu_s']
-               for r in results.pretrain(row, images)]
+        runs = results.pretrain(row, images)
+        cpu = [r['record']['train_cpu_s'] for r in runs]
+        flops = [r['record'].get('train_flops') for r in runs]
+        flops = [f for f in flops if f]
         points.append((images, s.mean, s.std or 0.0,
-                       sum(cpu) / len(cpu) if cpu else None))
+                       sum(cpu) / len(cpu) if cpu else None,
+                       sum(flops) / len(flops) if flops else None))
     return points
 
 
 def budget_figure(results: Results, out_file: str) -> Optional[str]:
-    """Lead column against pre-training images (left) and pre-training CPU
-    seconds (right); random-init rows as flat bands. None if no data."""
+    """Lead column against pre-training images, CPU seconds and analytic
+    FLOPs; random-init rows as flat bands. None if no data."""
     spec = results.spec
     curve = spec.curve
     series = {r: _curve_points(results, r) for r in curve.rows}
     if not any(series.values()):
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
     for (row, pts), color in zip(series.items(), COLORS):
         if not pts:
             continue
         label = spec.rows[row].title
-        x, y, e, cpu = zip(*pts)
+        x, y, e, cpu, flops = zip(*pts)
         axes[0].errorbar(x, y, yerr=e, marker='o', capsize=3, color=color,
                          label=label)
-        with_cpu = [(c, m, s) for c, m, s in zip(cpu, y, e) if c]
-        if with_cpu:
-            cx, cy, ce = zip(*with_cpu)
-            axes[1].errorbar(cx, cy, yerr=ce, marker='o', capsize=3,
-                             color=color, label=label)
+        for ax, cost in ((axes[1], cpu), (axes[2], flops)):
+            have = [(c, m, s) for c, m, s in zip(cost, y, e) if c]
+            if have:
+                cx, cy, ce = zip(*have)
+                ax.errorbar(cx, cy, yerr=ce, marker='o', capsize=3,
+                            color=color, label=label)
     for row, color in zip(curve.flat_rows, COLORS[len(curve.rows):]):
         s = summarize(list(results.cell(row, curve.column).values()))
         if s is None:
@@ -68,6 +73,7 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
     axes[0].set_xscale('log', base=2)
     axes[0].set_xlabel('pre-training images (equal for every row)')
     axes[1].set_xlabel('pre-training CPU seconds (training loop)')
+    axes[2].set_xlabel('pre-training FLOPs (analytic, semaim_mm/flops.py)')
     axes[0].set_ylabel(f'{title} (mean ± std over seeds)')
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -79,11 +85,41 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
     return out_file
 
 
+def loss_figure(results: Results, out_file: str) -> Optional[str]:
+    """Pre-training loss against iteration, one line per seed, a colour per
+    row (main budget). None when no finished run recorded a curve."""
+    spec = results.spec
+    curves = {row: [r['record']['loss_curve'] for r in results.pretrain(row)
+                    if r['record'].get('loss_curve')]
+              for row, r in spec.rows.items() if r.init == 'pretrained'}
+    curves = {r: c for r, c in curves.items() if c}
+    if not curves:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (row, runs) in enumerate(curves.items()):
+        color = COLORS[i % len(COLORS)]
+        for j, points in enumerate(runs):
+            x, y = zip(*points)
+            ax.plot(x, y, color=color, alpha=0.7, linewidth=1,
+                    label=spec.rows[row].title if j == 0 else None)
+    ax.set_xlabel('pre-training iteration')
+    ax.set_ylabel('training loss (window mean)')
+    ax.set_yscale('log')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle('Pre-training loss: where each row stopped')
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return out_file
+
+
 def rows_figure(results: Results, rows: List[str], column: str,
                 out_file: str) -> Optional[str]:
     """Left: the column's mean ± std per row (seeds as grey dots). Right:
     the paired difference to the reference row with its 95% interval
-    (green: resolved)."""
+    (green: the interval excludes 0, before the table's Holm correction)."""
     spec = results.spec
     cells = {r: results.cell(r, column) for r in rows}
     rows = [r for r in rows if cells[r]]
@@ -111,7 +147,7 @@ def rows_figure(results: Results, rows: List[str], column: str,
     title = spec.columns[column].title
     left.set_title('mean ± std over seeds (grey: seeds)', fontsize=9)
     right.set_title(f'Δ vs {spec.rows[ref].title}, paired (95% CI; '
-                    'green: resolved)', fontsize=9)
+                    'green: excludes 0, before Holm)', fontsize=9)
     right.axvline(0, color='black', linewidth=0.8)
     lo, hi = right.get_xlim()
     pad = 0.1 * (hi - lo)

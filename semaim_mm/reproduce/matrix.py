@@ -3,6 +3,7 @@
 import fcntl
 import os
 import os.path as osp
+import platform
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -110,7 +111,10 @@ def execute(plan: Plan, stages: List[Stage], command: str) -> int:
     if not todo:
         return 0
     with matrix_lock(plan.spec.work_dir) as lock_fd:
-        meta = dict(command=command, git=git_commit(), spec=plan.spec.path)
+        git = git_commit()
+        meta = dict(command=command, git=git, spec=plan.spec.path,
+                    git_clean=git != 'unknown' and not git.endswith('+dirty'),
+                    host=platform.node())
         entries = [_stage_entry(plan, st) for st in todo]
         for i, e in enumerate(entries):
             e.update(index=i + 1, total=len(entries))

@@ -2,6 +2,14 @@
 ``evaluate(row, column, seed)``, each keyed by a hash of its full resolved
 config (an evaluation's hash includes its pre-training's hash).
 
+A spec with a ``tune`` section first has tuning stages: the recipe grids
+(an evaluation recipe on a random-init row), then, once their winners are
+known, each grid point of each method pre-trained (one seed) and evaluated
+on the tuning column's validation data. A row's final stages exist once
+its method's trials and its columns' recipe grids have finished; they use
+the winners' values. Final evaluations read
+the reported split (the columns' ``test_overrides``), tuning ones never.
+
 A stage that two rows share (the same resolved config) exists once: a
 decoder-depth row equal to the default depth reuses the default row's runs.
 """
@@ -10,13 +18,17 @@ import hashlib
 import json
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from .configs import (check_stage, merge, pixel_backbone, prepare_training,
-                      set_key, wrap_subset)
-from .spec import Column, Row, Spec, SpecError
+from .configs import (check_stage, check_tuning, held_out, merge,
+                      pixel_backbone, prepare_training, set_key, set_warmup,
+                      wrap_subset)
+from .spec import LENGTH, WARMUP, Column, Method, Row, Spec, SpecError
+
+if TYPE_CHECKING:
+    from .store import Results
 
 # Bump when the harness changes what a stage computes (old results then
 # stop matching and run again).
@@ -31,13 +43,17 @@ class Stage:
     column: Optional[str]
     seed: int
     images: int  # pre-training images behind the stage (0: none)
-    group: str  # 'main' | 'curve'
+    group: str  # 'main' | 'curve' | 'tune'
     cfg: Config
     depends: Optional[str] = None
     checkpoint: Optional[str] = None  # pre-training stages: the output
+    trial: Optional[str] = None  # tuning stages: 'method #i {params}'
 
     @property
     def label(self) -> str:
+        if self.trial:
+            what = 'pretrain' if self.kind == 'pretrain' else self.column
+            return f'tune {what} {self.trial}'
         if self.kind == 'pretrain':
             return f'pretrain {self.row} seed {self.seed} ({self.images} ' \
                 'images)'
@@ -54,6 +70,13 @@ class Plan:
     cells: Dict[Tuple[str, str, int], str] = field(default_factory=dict)
     curve: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
     pretrains: Dict[Tuple[str, int, int], str] = field(default_factory=dict)
+    # (method, trial index) -> hash of the trial's tuning evaluation;
+    # method -> the winning trial's values (None: trials unfinished); the
+    # same keyed by column for the recipe grids
+    tuning: Dict[Tuple[str, int], str] = field(default_factory=dict)
+    winners: Dict[str, Optional[dict]] = field(default_factory=dict)
+    recipe_tuning: Dict[Tuple[str, int], str] = field(default_factory=dict)
+    recipe_winners: Dict[str, Optional[dict]] = field(default_factory=dict)
 
     def add(self, stage: Stage) -> Stage:
         return self.stages.setdefault(stage.hash, stage)
@@ -83,10 +106,15 @@ class _Configs:
 
 
 def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
-              images: int, group: str) -> Stage:
+              images: int, group: str, params: Optional[dict] = None,
+              trial: Optional[str] = None) -> Stage:
+    """``params``: a grid point's (or the winner's) values, applied after
+    the spec's pre-training overrides and before the row's own."""
     spec = plan.spec
     cfg = configs.load(row.pretrain)
-    for overrides in (spec.train_overrides, spec.pretrain_overrides,
+    params = dict(params or {})
+    warmup = params.pop(WARMUP, None)
+    for overrides in (spec.train_overrides, spec.pretrain_overrides, params,
                       row.overrides):
         merge(cfg, overrides)
     batch = int(cfg.train_dataloader.batch_size)
@@ -94,6 +122,8 @@ def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
         raise SpecError(f'row {row.name!r}: the budget {images} images is '
                         f'not a multiple of its batch size {batch}')
     prepare_training(cfg, images // batch, validate=False)
+    if warmup is not None:
+        set_warmup(cfg, warmup)
     for key in ('randomness.seed', ) + row.seed_keys:
         set_key(cfg, key, seed)
     check_stage(cfg, 'pretrain')
@@ -101,8 +131,10 @@ def _pretrain(plan: Plan, configs: _Configs, row: Row, seed: int,
     work = osp.join(plan.stage_dir(h), 'work')
     cfg.work_dir = work
     stage = Stage(h, 'pretrain', row.name, None, seed, images, group, cfg,
-                  checkpoint=osp.join(work, f'iter_{images // batch}.pth'))
-    plan.pretrains[(row.name, images, seed)] = h
+                  checkpoint=osp.join(work, f'iter_{images // batch}.pth'),
+                  trial=trial)
+    if group != 'tune':
+        plan.pretrains[(row.name, images, seed)] = h
     return plan.add(stage)
 
 
@@ -118,19 +150,36 @@ def _init(cfg: Config, row: Row, col: Column,
 
 
 def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
-              seed: int, pre: Optional[Stage], group: str) -> Stage:
+              seed: int, pre: Optional[Stage], group: str,
+              trial: Optional[str] = None,
+              recipe: Optional[dict] = None) -> Stage:
+    """A final evaluation (reads the reported split) or, in group 'tune', a
+    tuning one (reads the tuning split; refused if that is the test
+    split or the final cells' data). ``recipe``: a recipe grid's point or
+    winner (config keys and the ``length`` axis)."""
     spec = plan.spec
     cfg = configs.load(col.config)
+    recipe = dict(recipe or {})
+    length = recipe.pop(LENGTH, None) or col.epochs or col.iters
     if col.kind == 'train':
         merge(cfg, spec.train_overrides)
     merge(cfg, col.overrides)
     merge(cfg, row.eval_overrides.get(col.name))
+    merge(cfg, recipe)
+    if group == 'tune':
+        final = copy.deepcopy(cfg)
+        merge(final, col.test_overrides)
+        merge(cfg, col.tune_overrides)
+        check_tuning(held_out(cfg, col.kind), held_out(final, col.kind),
+                     f'column {col.name!r}')
+    else:
+        merge(cfg, col.test_overrides)
     labelled = 'knn.bank_dataset' if col.kind == 'knn' else \
         'train_dataloader.dataset'
     wrap_subset(cfg, labelled, col.label_fraction, seed)
     _init(cfg, row, col, pre)
     if col.kind == 'train':
-        prepare_training(cfg, col.epochs or col.iters, validate=True)
+        prepare_training(cfg, length, validate=True)
     set_key(cfg, 'randomness.seed', seed)
     check_stage(cfg, col.kind)
     depends = pre.hash if pre else None
@@ -139,17 +188,99 @@ def _evaluate(plan: Plan, configs: _Configs, row: Row, col: Column,
         set_key(cfg, f'{col.init_key}.checkpoint', pre.checkpoint)
     cfg.work_dir = osp.join(plan.stage_dir(h), 'work')
     return plan.add(Stage(h, col.kind, row.name, col.name, seed,
-                          pre.images if pre else 0, group, cfg, depends))
+                          pre.images if pre else 0, group, cfg, depends,
+                          trial=trial))
+
+
+def _budget(spec: Spec, row: Row) -> int:
+    return row.images or spec.pretrain_images
+
+
+def _tuning_stages(plan: Plan, configs: _Configs, method: Method) -> None:
+    spec = plan.spec
+    row = spec.rows[method.row]
+    col = spec.columns[spec.tune.column]
+    for i, params in enumerate(method.trials):
+        trial = f'{method.name} #{i} {params}'
+        pre = _pretrain(plan, configs, row, spec.tune.seed,
+                        spec.tune.images or _budget(spec, row), 'tune',
+                        params, trial)
+        ev = _evaluate(plan, configs, row, col, spec.tune.seed, pre, 'tune',
+                       trial, plan.recipe_winners.get(col.name))
+        plan.tuning[(method.name, i)] = ev.hash
+
+
+def _recipe_stages(plan: Plan, configs: _Configs, grid: Method) -> None:
+    spec = plan.spec
+    row, col = spec.rows[grid.row], spec.columns[grid.name]
+    for i, params in enumerate(grid.trials):
+        ev = _evaluate(plan, configs, row, col, spec.tune.seed, None, 'tune',
+                       f'recipe #{i} {params}', params)
+        plan.recipe_tuning[(grid.name, i)] = ev.hash
+
+
+def _winner(results: 'Results', hashes: List[str], column: str,
+            trials: List[dict]) -> Optional[dict]:
+    """The best trial on ``column`` (the first of equal scores); None until
+    every trial has finished."""
+    scores = [results.metric(h, column) for h in hashes]
+    return None if None in scores else trials[scores.index(max(scores))]
+
+
+def _tuning(plan: Plan, configs: _Configs) -> None:
+    """Recipe grids, their winners, then (when every recipe has its winner)
+    the methods' grids and winners."""
+    from .store import Results  # store imports this module
+    tune = plan.spec.tune
+    for grid in tune.recipes.values():
+        _recipe_stages(plan, configs, grid)
+    results = Results(plan)
+    for col, grid in tune.recipes.items():
+        plan.recipe_winners[col] = _winner(
+            results, [plan.recipe_tuning[(col, i)]
+                      for i in range(len(grid.trials))], col, grid.trials)
+    plan.winners = {name: None for name in tune.methods}
+    if None in plan.recipe_winners.values():
+        return
+    for method in tune.methods.values():
+        _tuning_stages(plan, configs, method)
+    results = Results(plan)
+    for name, method in tune.methods.items():
+        plan.winners[name] = _winner(
+            results, [plan.tuning[(name, i)]
+                      for i in range(len(method.trials))], tune.column,
+            method.trials)
+
+
+def tuning_state(plan: Plan, row: str) -> Optional[str]:
+    """None when ``row`` can run its final stages, else why not."""
+    spec = plan.spec
+    waiting = [c for c in spec.rows[row].columns
+               if c in plan.recipe_winners and plan.recipe_winners[c] is None]
+    if waiting:
+        return (f'row {row!r} takes the recipe of column(s) {waiting} from '
+                'their recipe grid, which has not finished: run '
+                '`tools/reproduce.py SPEC --tune` first')
+    method = spec.method_of(row)
+    if method is None or plan.winners.get(method.name) is not None:
+        return None
+    return (f'row {row!r} takes the winner of tuning method '
+            f'{method.name!r}, whose trials have not all finished: run '
+            '`tools/reproduce.py SPEC --tune` first')
 
 
 def _row_stages(plan, configs, row: Row, seed: int) -> None:
     spec = plan.spec
     pre = None
+    if tuning_state(plan, row.name):
+        return
     if row.init == 'pretrained':
-        pre = _pretrain(plan, configs, row, seed,
-                        row.images or spec.pretrain_images, 'main')
+        method = spec.method_of(row.name)
+        pre = _pretrain(plan, configs, row, seed, _budget(spec, row), 'main',
+                        plan.winners[method.name] if method else None)
     for c in row.columns:
-        ev = _evaluate(plan, configs, row, spec.columns[c], seed, pre, 'main')
+        ev = _evaluate(plan, configs, row, spec.columns[c], seed, pre, 'main',
+                       recipe=plan.recipe_winners.get(c))
         plan.cells[(row.name, c, seed)] = ev.hash
 
 
@@ -157,6 +288,8 @@ def build_plan(spec: Spec) -> Plan:
     """Every stage of the spec, in run order: seed by seed (so a partial run
     has whole seeds), rows in spec order, the budget curve last."""
     plan, configs = Plan(spec), _Configs()
+    if spec.tune:
+        _tuning(plan, configs)
     seeds = list(dict.fromkeys(
         list(spec.seeds) + [s for r in spec.rows.values() for s in r.seeds]))
     for seed in seeds:
@@ -168,11 +301,14 @@ def build_plan(spec: Spec) -> Plan:
         for name in curve.rows:
             row = spec.rows[name]
             for images in curve.images:
-                if seed not in row.seeds:
+                if seed not in row.seeds or tuning_state(plan, name):
                     continue
-                pre = _pretrain(plan, configs, row, seed, images, 'curve')
+                method = spec.method_of(name)
+                pre = _pretrain(plan, configs, row, seed, images, 'curve',
+                                plan.winners[method.name] if method else None)
                 ev = _evaluate(plan, configs, row, spec.columns[curve.column],
-                               seed, pre, 'curve')
+                               seed, pre, 'curve',
+                               recipe=plan.recipe_winners.get(curve.column))
                 plan.curve[(name, images, seed)] = ev.hash
     return plan
 
@@ -186,15 +322,24 @@ def _check_names(what: str, given: Optional[Iterable], known) -> None:
 def select(plan: Plan, rows: Optional[List[str]] = None,
            columns: Optional[List[str]] = None,
            seeds: Optional[List[int]] = None,
-           curve: bool = True) -> List[Stage]:
+           curve: bool = True, tune: bool = False) -> List[Stage]:
     """The evaluations matching the filters and the pre-trainings they need,
-    in plan order."""
+    in plan order. ``tune``: the tuning stages (of the methods whose row is
+    in ``rows``, default all) instead of the final ones; final rows still
+    waiting for their tuning are refused."""
     spec = plan.spec
     _check_names('--only', rows, spec.rows)
     _check_names('--columns', columns, spec.columns)
+    if tune:
+        return _select_tuning(plan, rows)
+    for name in rows or spec.rows:
+        reason = tuning_state(plan, name)
+        if reason:
+            raise SpecError(reason)
     wanted = set()
     for st in plan.stages.values():
-        if st.kind == 'pretrain' or (st.group == 'curve' and not curve):
+        if st.kind == 'pretrain' or st.group == 'tune' or (
+                st.group == 'curve' and not curve):
             continue
         names = {r for (r, c, s), h in plan.cells.items() if h == st.hash}
         names |= {r for (r, i, s), h in plan.curve.items() if h == st.hash}
@@ -208,3 +353,26 @@ def select(plan: Plan, rows: Optional[List[str]] = None,
             wanted.add(st.depends)
     return [st for h, st in plan.stages.items() if h in wanted]
 
+
+
+def _select_tuning(plan: Plan, rows: Optional[List[str]]) -> List[Stage]:
+    spec = plan.spec
+    if not spec.tune:
+        raise SpecError(f'{spec.path} has no tune section')
+    grids = [(plan.recipe_tuning, c, g) for c, g in spec.tune.recipes.items()]
+    grids += [(plan.tuning, n, m) for n, m in spec.tune.methods.items()]
+    grids = [g for g in grids if not rows or g[2].row in rows]
+    if not grids:
+        raise SpecError(f'--only {",".join(rows)}: no tuning grid runs on '
+                        'these rows; tuned rows: ' + ', '.join(
+                            g.row for g in list(spec.tune.recipes.values()) +
+                            list(spec.tune.methods.values())))
+    wanted = set()
+    for hashes, name, grid in grids:
+        for i in range(len(grid.trials)):
+            ev = plan.stages.get(hashes.get((name, i)))
+            if ev is not None:  # method grids wait for the recipes
+                wanted.add(ev.hash)
+                if ev.depends:
+                    wanted.add(ev.depends)
+    return [st for h, st in plan.stages.items() if h in wanted]

@@ -1,14 +1,15 @@
 """``report.md``: the spec's tables (mean ± std over seeds, paired
 differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
+import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .figures import budget_figure, rows_figure
-from .plan import Plan
+from .figures import budget_figure, loss_figure, rows_figure
+from .plan import Plan, tuning_state
 from .spec import ROOT, Table
-from .stats import (fmt_paired, fmt_summary, paired_difference, sentence,
-                    summarize)
+from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
+                    paired_difference, pooled_std, sentence, summarize)
 from .store import Results
 
 
@@ -26,35 +27,58 @@ def _mean(values: Sequence[float]) -> str:
     return f'{sum(values) / len(values):.0f}' if values else '—'
 
 
+def tflops(runs: List[dict]) -> str:
+    """Mean analytic pre-training TFLOPs of finished runs ('—' when the
+    runs predate the FLOPs record)."""
+    flops = [r['record'].get('train_flops') for r in runs]
+    flops = [f for f in flops if f]
+    return f'{sum(flops) / len(flops) / 1e12:.1f}' if flops else '—'
+
+
 def cost_cells(results: Results, row: str) -> List[str]:
     """Pre-training images, wall-clock and CPU seconds (training loop, mean
-    over seeds) of a row; dashes for rows without pre-training."""
+    over seeds) and analytic TFLOPs of a row; dashes for rows without
+    pre-training."""
     runs = results.pretrain(row)
     if not runs:
         images = results.spec.rows[row].images or results.spec.pretrain_images
         return ['—' if results.spec.rows[row].init != 'pretrained' else
-                f'{images} (to do)', '—', '—']
+                f'{images} (to do)', '—', '—', '—']
     images = {r['record']['images_seen'] for r in runs}
     return [', '.join(str(i) for i in sorted(images)),
             _mean([r['record']['train_wall_s'] for r in runs]),
-            _mean([r['record']['train_cpu_s'] for r in runs])]
+            _mean([r['record']['train_cpu_s'] for r in runs]), tflops(runs)]
 
 
-def table_md(results: Results, table: Table) -> str:
+def table_diffs(results: Results,
+                table: Table) -> Dict[Tuple[str, str], Optional[Paired]]:
+    """(column entry, row) -> the paired difference to the table's
+    reference row, Holm-corrected over all of the table's comparisons (one
+    family per table), with its minimum detectable effect from the pooled
+    paired std of its column."""
+    ref = table.reference
+    raw = {(entry, row): paired_difference(results.cell(row, entry),
+                                           results.cell(ref, entry))
+           for entry in table.columns for row, _ in table.rows if row != ref}
+    stds = {entry: pooled_std([d for (e, _), d in raw.items() if e == entry])
+            for entry in table.columns}
+    return correct_family(raw, {key: stds[key[0]] for key in raw})
+
+
+def table_md(results: Results, table: Table,
+             diffs: Dict[Tuple[str, str], Optional[Paired]]) -> str:
     lead = table.columns[0]
     ref = table.reference
     head = ['row'] + [entry_title(results, c) for c in table.columns]
     ref_label = dict(table.rows).get(ref, ref)
     head.append(f'Δ {entry_title(results, lead)} vs {ref_label} [95% CI]')
     if table.cost:
-        head += ['pre-train images', 'wall s', 'CPU s']
+        head += ['pre-train images', 'wall s', 'CPU s', 'TFLOPs']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    ref_cell = results.cell(ref, lead)
     for row, label in table.rows:
         cells = [fmt_summary(summarize(list(results.cell(row, c).values())))
                  for c in table.columns]
-        delta = 'reference' if row == ref else fmt_paired(
-            paired_difference(results.cell(row, lead), ref_cell))
+        delta = 'reference' if row == ref else fmt_paired(diffs[(lead, row)])
         extra = cost_cells(results, row) if table.cost else []
         lines.append('| ' + ' | '.join([label] + cells + [delta] + extra) +
                      ' |')
@@ -68,19 +92,17 @@ def table_md(results: Results, table: Table) -> str:
     return '\n'.join(lines)
 
 
-def difference_sentences(results: Results, table: Table) -> List[str]:
+def difference_sentences(
+        results: Results, table: Table,
+        diffs: Dict[Tuple[str, str], Optional[Paired]]) -> List[str]:
     """Per column of a table, which rows differ from the table's reference
-    row (resolved) and which do not."""
-    ref = table.reference
+    row (resolved after Holm's correction) and which do not."""
     labels = dict(table.rows)
-    out = []
-    for entry in table.columns:
-        ref_cell = results.cell(ref, entry)
-        out.append(sentence(entry_title(results, entry), labels.get(ref, ref),
-                            {label: paired_difference(results.cell(r, entry),
-                                                      ref_cell)
-                             for r, label in table.rows if r != ref}))
-    return out
+    return [sentence(entry_title(results, entry),
+                     labels.get(table.reference, table.reference),
+                     {label: diffs[(entry, r)] for r, label in table.rows
+                      if r != table.reference})
+            for entry in table.columns]
 
 
 def missing_cells(results: Results) -> List[str]:
@@ -93,10 +115,15 @@ def missing_cells(results: Results) -> List[str]:
         if not results.done(h):
             miss.setdefault(f'budget curve @ {images} images', {}).setdefault(
                 row, []).append(seed)
-    return [f'- {col}: ' + ', '.join(
+    lines = [f'- {col}: ' + ', '.join(
         f"{row} (seed{'s' if len(s) > 1 else ''} "
         f"{', '.join(map(str, s))})" for row, s in rows.items())
         for col, rows in miss.items()]
+    waiting = [r for r in results.spec.rows if tuning_state(results.plan, r)]
+    if waiting:
+        lines.append('- every cell of ' + ', '.join(waiting) + ': waiting '
+                     'for their tuning grid (`--tune`)')
+    return lines
 
 
 def setup_md(results: Results) -> str:
@@ -118,7 +145,7 @@ def setup_md(results: Results) -> str:
     budgets = {}
     for (row, images, _), h in plan.pretrains.items():
         st = plan.stages[h]
-        if st.group == 'main':
+        if images == (spec.rows[row].images or spec.pretrain_images):
             key = (images, st.cfg.train_cfg.max_iters,
                    st.cfg.train_dataloader.batch_size)
             budgets.setdefault(key, []).append(row)
@@ -130,20 +157,67 @@ def setup_md(results: Results) -> str:
             '\n'.join(lines))
 
 
+def _grid_md(results: Results, heading: str, column: str, grid,
+             hashes: Dict[Tuple[str, int], str],
+             winner: Optional[dict]) -> str:
+    """One grid: every trial's values and validation score, the winner."""
+    keys = [k for k, _ in grid.axes]
+    title = results.spec.columns[column].title
+    lines = ['| trial | ' + ' | '.join(f'`{k}`' for k in keys) +
+             f' | {title} (validation) |', '|' + '---|' * (len(keys) + 2)]
+    for i, params in enumerate(grid.trials):
+        score = results.metric(hashes.get((grid.name, i)), column)
+        text = '—' if score is None else f'{score:.2f}'
+        if params == winner:
+            text = f'**{text}** (winner)'
+        lines.append(f'| {i} | ' + ' | '.join(
+            f'{params[k]:g}' if isinstance(params[k], float) else
+            str(params[k]) for k in keys) + f' | {text} |')
+    state = 'unfinished: its rows wait' if winner is None else \
+        'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
+    return (f'### {heading} ({len(grid.trials)} trials; {state})\n\n' +
+            '\n'.join(lines))
+
+
+def tuning_md(results: Results) -> str:
+    """Every grid with its validation score per trial and the winner (the
+    values its final stages use): the recipe grids, then the methods'."""
+    spec, plan = results.spec, results.plan
+    tune = spec.tune
+    budget = f'{tune.images} images' if tune.images else "its row's budget"
+    parts = [f'One seed ({tune.seed}); every trial is scored on the tuning '
+             'split (never the test split); the best score wins (the first '
+             'of equal scores). Recipe grids run first, on an '
+             "initialisation row; their winner is the column's recipe for "
+             'every row. Each method trial then pre-trains at '
+             f'{budget} and is scored by '
+             f'{spec.columns[tune.column].title}; its winner feeds the rows '
+             'listed.']
+    for col, grid in tune.recipes.items():
+        parts.append(_grid_md(
+            results, f'{spec.columns[col].title} recipe (on row {grid.row})',
+            col, grid, plan.recipe_tuning, plan.recipe_winners.get(col)))
+    for name, method in tune.methods.items():
+        fed = ', '.join((method.row, ) + method.apply_to)
+        parts.append(_grid_md(results, f'{name} (rows {fed})', tune.column,
+                              method, plan.tuning, plan.winners.get(name)))
+    return '\n\n'.join(parts)
+
+
 def costs_md(results: Results) -> str:
     """Pre-training cost of every row and the mean cost of each column's
     stages (for sizing a run; wall clock depends on the machine's load)."""
     spec = results.spec
-    lines = ['| row | pre-train images | wall s | CPU s | images / CPU s |',
-             '|---|---|---|---|---|']
+    lines = ['| row | pre-train images | wall s | CPU s | TFLOPs | '
+             'images / CPU s |', '|---|---|---|---|---|---|']
     for name, row in spec.rows.items():
         runs = results.pretrain(name)
         if row.init == 'pretrained' and runs:
-            images, wall, cpu = cost_cells(results, name)
+            images, wall, cpu, flops = cost_cells(results, name)
             rate = sum(r['record']['images_seen'] / r['record']['train_cpu_s']
                        for r in runs) / len(runs)
             lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
-                         f'{rate:.0f} |')
+                         f'{flops} | {rate:.0f} |')
     lines += ['', '| column | stages | mean wall s | mean CPU s |',
               '|---|---|---|---|']
     for name, col in spec.columns.items():
@@ -185,6 +259,9 @@ def figures_md(results: Results, out_dir: str) -> str:
     if rows_figure(results, list(dict.fromkeys(rows)), spec.lead,
                    osp.join(out_dir, 'fig_rows.png')):
         parts.append('![lead column per row](fig_rows.png)')
+    if loss_figure(results, osp.join(out_dir, 'fig_loss.png')):
+        parts.append('![pre-training loss curves, one line per seed: where '
+                     'each row stopped](fig_loss.png)')
     return '\n\n'.join(parts) or '(no finished cells yet)'
 
 
@@ -201,16 +278,28 @@ def render(plan: Plan, out_dir: str,
         f'Spec `{rel(osp.abspath(spec.path))}`, seeds {seeds}'
         f' (rows may set their own); {done} of {len(plan.cells)} table '
         'cells finished.',
-        'Each number is the top-1 (or AP / mIoU) on the held-out split '
-        'after the last epoch or iteration of its evaluation (one '
-        'validation, at the end; nothing is chosen on that split); mean ± '
+        'Each number is the top-1 (or AP / mIoU) on the reported split '
+        '(the test split; for the mosaics the reported half of the '
+        'validation canvases), read once, after the last epoch or '
+        'iteration of its evaluation; recipes are chosen on the '
+        'validation split only (see "Tuning on validation"); mean ± '
         "sample std over seeds; Δ = paired difference to the table's "
         'reference row over the seeds both have, with its 95% '
-        't-interval (* = resolved: the interval excludes 0).']
+        't-interval; * = resolved by a paired t-test after Holm\'s '
+        'correction over all of the table\'s comparisons (family-wise '
+        'alpha 0.05). Every unresolved difference carries its minimum '
+        'detectable effect (MDE: the true difference a paired two-sided '
+        'test at alpha 0.05 finds with 80% power, from the pooled paired '
+        'std of its column and its number of seeds).']
     for t in spec.tables:
-        sections.append(f'## {t.title}\n\n' + table_md(results, t) +
-                        '\n\nWhich differences are resolved:\n\n' +
-                        '\n'.join(difference_sentences(results, t)))
+        diffs = table_diffs(results, t)
+        text = f'## {t.title}\n\n' + table_md(results, t, diffs)
+        if diffs:  # a one-row table compares its columns by eye
+            text += ('\n\nWhich differences are resolved:\n\n' + '\n'.join(
+                difference_sentences(results, t, diffs)))
+        sections.append(text)
+    if spec.tune:
+        sections.append('## Tuning on validation\n\n' + tuning_md(results))
     sections.append('## Figures\n\n' + figures_md(results, out_dir))
     sections += extra or []
     sections.append('## Setup\n\n' + setup_md(results))
@@ -228,6 +317,7 @@ def render(plan: Plan, out_dir: str,
 def write_report(plan: Plan, out_file: Optional[str] = None,
                  extra: Optional[List[str]] = None) -> str:
     out_file = out_file or osp.join(plan.spec.work_dir, 'report.md')
+    os.makedirs(osp.dirname(out_file), exist_ok=True)
     text = render(plan, osp.dirname(out_file), extra)
     with open(out_file, 'w') as f:
         f.write(text)

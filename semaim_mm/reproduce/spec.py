@@ -7,8 +7,14 @@ paired differences are taken against), ``default_columns`` (lead first),
 ``pretrain`` (``images``: the budget in images, ``overrides``),
 ``train_overrides`` (every training stage), ``columns``, ``rows``,
 ``budget_curve``, ``tables``, ``notes``, ``torch_threads`` (the worker's
-intra-op threads; default torch's). UPPERCASE and ``_private`` names
-are the file's own constants and are ignored.
+intra-op threads; default torch's), ``tune`` (the validation grids, see
+:class:`Tune`). UPPERCASE and ``_private`` names are the file's own
+constants and are ignored.
+
+Every column's evaluation config reads the validation split; its
+``test_overrides`` point the final cells at the reported split (the test
+split, or the reported part of the mosaic canvases) and ``tune_overrides``
+(optional) the tuning stages at the tuning part.
 """
 import os.path as osp
 from dataclasses import dataclass, field
@@ -26,9 +32,17 @@ DEFAULT_METRICS = {
 }
 TOP_KEYS = {'work_dir', 'title', 'seeds', 'reference', 'default_columns',
             'pretrain', 'train_overrides', 'columns', 'rows', 'budget_curve',
-            'tables', 'notes', 'torch_threads'}
+            'tables', 'notes', 'torch_threads', 'tune'}
 COLUMN_KEYS = {'title', 'kind', 'config', 'metrics', 'scale', 'overrides',
-               'label_fraction', 'epochs', 'iters', 'init_key', 'init_cfg'}
+               'label_fraction', 'epochs', 'iters', 'init_key', 'init_cfg',
+               'test_overrides', 'tune_overrides'}
+TUNE_KEYS = {'column', 'seed', 'methods', 'images', 'recipes'}
+METHOD_KEYS = {'row', 'apply_to', 'grid'}
+# Grid axes handled by the harness, not config keys: the warm-up's share of
+# the run (pre-training grids; see configs.set_warmup) and the evaluation's
+# length in its column's unit (recipe grids).
+WARMUP = 'warmup'
+LENGTH = 'length'
 ROW_KEYS = {'title', 'pretrain', 'init', 'overrides', 'eval_overrides',
             'columns', 'seeds', 'images', 'seed_keys'}
 
@@ -53,6 +67,8 @@ class Column:
     init_key: str = 'model.backbone.init_cfg'
     init_cfg: dict = field(default_factory=lambda: dict(
         type='Pretrained', prefix='backbone.'))
+    test_overrides: dict = field(default_factory=dict)
+    tune_overrides: dict = field(default_factory=dict)
 
     @property
     def primary(self) -> str:
@@ -93,6 +109,40 @@ class Curve:
     column: str
 
 
+@dataclass(frozen=True)
+class Method:
+    """One method's grid: ``row`` runs the trials, and the winner's values
+    feed ``row`` and the ``apply_to`` rows."""
+    name: str
+    row: str
+    apply_to: Tuple[str, ...]
+    axes: Tuple[Tuple[str, Tuple], ...]  # (config key or 'warmup', values)
+
+    @property
+    def trials(self) -> List[dict]:
+        """The grid's points, first axis slowest."""
+        out = [{}]
+        for key, values in self.axes:
+            out = [dict(t, **{key: v}) for t in out for v in values]
+        return out
+
+
+@dataclass(frozen=True)
+class Tune:
+    """Validation grids, one seed, the test split never read. ``recipes``
+    (column -> grid, run first): an evaluation recipe tuned on one
+    initialisation row (``Method.row``), scored on that column's tuning
+    split; the winner is that column's recipe in every later stage.
+    ``methods``: every method the same number of trials, each pre-trained
+    at ``images`` (default: its row's budget) and scored on ``column``'s
+    tuning split."""
+    column: str
+    seed: int
+    methods: Dict[str, Method]
+    images: Optional[int] = None
+    recipes: Dict[str, Method] = field(default_factory=dict)
+
+
 @dataclass
 class Spec:
     path: str
@@ -110,6 +160,14 @@ class Spec:
     tables: List[Table]
     notes: List[str]
     torch_threads: Optional[int] = None
+    tune: Optional[Tune] = None
+
+    def method_of(self, row: str) -> Optional[Method]:
+        """The tuned method whose winner feeds ``row``."""
+        for m in (self.tune.methods.values() if self.tune else ()):
+            if row == m.row or row in m.apply_to:
+                return m
+        return None
 
 
 def _check_keys(what: str, d: dict, allowed: set) -> None:
@@ -141,8 +199,13 @@ def _column(name: str, d: dict) -> Column:
     frac = d.get('label_fraction')
     if frac is not None and not 0 < frac <= 1:
         raise SpecError(f'column {name!r}: label_fraction must be in (0, 1]')
+    if not d.get('test_overrides'):
+        raise SpecError(f'column {name!r} needs test_overrides: the keys '
+                        'that point its evaluation at the reported split '
+                        '(its config evaluates on the validation split)')
     extra = {k: d[k] for k in ('scale', 'label_fraction', 'epochs', 'iters',
-                               'init_key', 'init_cfg') if k in d}
+                               'init_key', 'init_cfg', 'test_overrides',
+                               'tune_overrides') if k in d}
     return Column(name=name, title=d.get('title', name), kind=kind,
                   config=_need_file(f'column {name!r}', d['config']),
                   metrics=dict(d.get('metrics') or DEFAULT_METRICS[kind]),
@@ -215,6 +278,72 @@ def _curve(d: Optional[dict], rows, columns, lead) -> Optional[Curve]:
     return curve
 
 
+def _tune(d: Optional[dict], rows, columns) -> Optional[Tune]:
+    if not d:
+        return None
+    _check_keys('tune', d, TUNE_KEYS)
+    column = d.get('column')
+    if column not in columns:
+        raise SpecError(f'tune.column {column!r} is not a column')
+    methods = {}
+    for name, m in (d.get('methods') or {}).items():
+        _check_keys(f'tune.methods.{name}', m, METHOD_KEYS)
+        row = m.get('row')
+        targets = (row, ) + tuple(m.get('apply_to') or ())
+        bad = [r for r in targets if r not in rows or
+               rows[r].init != 'pretrained']
+        if bad:
+            raise SpecError(f'tune.methods.{name}: {bad} are not '
+                            'pre-training rows of the spec')
+        grid = m.get('grid') or {}
+        if not grid or any(not isinstance(v, (list, tuple)) or not v
+                           for v in grid.values()):
+            raise SpecError(f'tune.methods.{name}.grid: give each axis a '
+                            'non-empty list of values')
+        clash = sorted(set(grid) & set(rows[row].overrides))
+        if clash:
+            raise SpecError(f'tune.methods.{name}: grid keys {clash} are '
+                            f'also overrides of row {row!r}')
+        if column not in rows[row].columns:
+            raise SpecError(f'tune.methods.{name}: row {row!r} lacks the '
+                            f'tuning column {column!r}')
+        methods[name] = Method(name, row, tuple(m.get('apply_to') or ()),
+                               tuple((k, tuple(v)) for k, v in grid.items()))
+    if not methods:
+        raise SpecError('tune.methods is empty')
+    sizes = {n: len(m.trials) for n, m in methods.items()}
+    if len(set(sizes.values())) > 1:
+        raise SpecError(f'tune: every method needs the same number of '
+                        f'trials, got {sizes}')
+    fed = [r for m in methods.values() for r in (m.row, ) + m.apply_to]
+    if len(fed) != len(set(fed)):
+        raise SpecError('tune: a row is fed by two methods')
+    images = d.get('images')
+    return Tune(column=column, seed=int(d.get('seed', 0)), methods=methods,
+                images=int(images) if images else None,
+                recipes={c: _recipe(c, r, rows, columns)
+                         for c, r in (d.get('recipes') or {}).items()})
+
+
+def _recipe(column: str, d: dict, rows, columns) -> Method:
+    where = f'tune.recipes.{column}'
+    _check_keys(where, d, {'row', 'grid'})
+    row = d.get('row')
+    if column not in columns or columns[column].kind != 'train':
+        raise SpecError(f'{where}: {column!r} is not a training column')
+    if row not in rows or rows[row].init == 'pretrained' or \
+            column not in rows[row].columns:
+        raise SpecError(f'{where}: row {row!r} must be an initialisation '
+                        f'row (random init) with column {column!r}')
+    grid = d.get('grid') or {}
+    if not grid or any(not isinstance(v, (list, tuple)) or not v
+                       for v in grid.values()):
+        raise SpecError(f'{where}.grid: give each axis a non-empty list of '
+                        'values')
+    return Method(column, row, (), tuple((k, tuple(v))
+                                         for k, v in grid.items()))
+
+
 def load_spec(path: str, work_dir: Optional[str] = None) -> Spec:
     """Read and check a spec file; ``work_dir`` overrides its own."""
     if not osp.isfile(path):
@@ -251,5 +380,6 @@ def load_spec(path: str, work_dir: Optional[str] = None) -> Spec:
         tables=[_table(t, rows, columns, reference)
                 for t in raw.get('tables') or []],
         notes=list(raw.get('notes') or []),
-        torch_threads=raw.get('torch_threads'))
+        torch_threads=raw.get('torch_threads'),
+        tune=_tune(raw.get('tune'), rows, columns))
 

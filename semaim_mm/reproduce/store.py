@@ -13,11 +13,14 @@ class Results:
     """The results of a plan's finished stages (a ``result.json`` counts
     only when its hash is the stage's: results of an older recipe do not)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan,
+                 cells: Optional[Dict[str, dict]] = None) -> None:
+        """``cells``: hash -> result, instead of the plan's work dir (a
+        committed record, :mod:`semaim_mm.reproduce.cells`)."""
         self.plan = plan
         self.spec = plan.spec
-        self.by_hash: Dict[str, dict] = {}
-        for h in plan.stages:
+        self.by_hash: Dict[str, dict] = dict(cells or {})
+        for h in ([] if cells is not None else plan.stages):
             path = osp.join(plan.stage_dir(h), RESULT_FILE)
             if osp.isfile(path):
                 with open(path) as f:

@@ -57,6 +57,13 @@ def test_micro_matrix_end_to_end(micro):
     # equal-budget accounting: images counted by the recorder
     assert pre['record']['images_seen'] == pre["images"] == 128
     assert osp.isfile(pre['checkpoint'])
+    # the loss curve (one window mean per iteration of this 2-step run) and
+    # the analytic FLOPs of the tiny SemAIM
+    curve = pre['record']['loss_curve']
+    assert [i for i, _ in curve] == [1, 2] and all(v > 0 for _, v in curve)
+    assert pre['record']['flops_per_image'] == 878339424
+    assert pre['record']['train_flops'] == 128 * 878339424
+    assert pre['host'] and pre['git_clean'] in (True, False)
     for res, stage in ((ft_sem, stages[1]), (ft_scratch, stages[2])):
         vals = res['record']['validations']
         # one validation, after the last epoch; that is the number
@@ -66,7 +73,9 @@ def test_micro_matrix_end_to_end(micro):
         assert 0 <= res['metrics']['accuracy/top1'] <= 100
         assert res['wall_s'] > 0 and res['cpu_s'] > 0
         assert 'save_best' not in stage.cfg.default_hooks.checkpoint
-        assert stage.cfg.train_dataloader.dataset.dataset.split == 'train'
+        assert stage.cfg.train_dataloader.dataset.dataset.split == \
+            'train_minus_val'
+        assert stage.cfg.val_dataloader.dataset.split == 'test'
     assert ft_sem['depends'] == pre['hash'] and ft_scratch['depends'] is None
     # the half-done stage restarted from an empty folder
     assert not osp.exists(osp.join(micro['half'], 'epoch_1.pth'))

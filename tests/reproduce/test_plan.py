@@ -1,6 +1,7 @@
-"""The full matrix resolves into comparable stages: training only on the
-train split, one validation after the last epoch, no save_best, equal
-pre-training images per row, class-balanced label subsets per seed."""
+"""The full matrix resolves into comparable stages: training only on
+train_minus_val, one validation after the last epoch, no save_best, equal
+pre-training images per row, class-balanced label subsets per seed; tuning
+stages read the validation split, final cells the test split."""
 import os.path as osp
 
 import numpy as np
@@ -17,7 +18,13 @@ FULL = osp.join(ROOT, 'configs', 'reproduce', 'fashion_mnist.py')
 
 @pytest.fixture(scope='module')
 def plan(tmp_path_factory):
-    return build_plan(load_spec(FULL, str(tmp_path_factory.mktemp('wd'))))
+    """The full spec with its tuning grids finished (trial 4 wins)."""
+    from .conftest import write_result
+    plan = build_plan(load_spec(FULL, str(tmp_path_factory.mktemp('wd'))))
+    for (method, i), h in plan.tuning.items():
+        write_result(plan, h, metrics={'accuracy/top1': 50.0 + (i == 4)})
+        write_result(plan, plan.stages[h].depends)
+    return build_plan(plan.spec)
 
 
 def _inner(ds):
@@ -34,11 +41,16 @@ def test_full_matrix_rows_and_stages(plan):
     assert list(spec.columns)[:5] == ['ft_1pct', 'ft_10pct', 'ft_full',
                                       'knn', 'linear']
     assert spec.lead == 'ft_10pct' and len(spec.seeds) >= 3
-    pre = [s for s in plan.stages.values() if s.kind == 'pretrain']
-    main = [s for s in pre if s.group == 'main']
-    # 9 classification and 2 mosaic pre-training rows, 3 seeds each
-    assert len(main) == (9 + 2) * 3
-    assert len(pre) - len(main) == 2 * 3 * 3  # budget curve
+    main = [plan.stages[h] for (r, i, s), h in plan.pretrains.items()
+            if i == (spec.rows[r].images or spec.pretrain_images)]
+    # 9 classification, 2 lr-0 and 2 mosaic pre-training rows, 3 seeds
+    assert len(main) == (9 + 2 + 2) * 3
+    assert len(plan.pretrains) - len(main) == 2 * 3 * 3  # budget curve
+    # 9 trials per method; the winner's pre-training is seed 0's
+    tune = [s for s in plan.stages.values() if s.group == 'tune']
+    assert len(tune) == 2 * 9 * 2
+    assert plan.pretrains[('semantic', spec.pretrain_images, 0)] in {
+        s.hash for s in tune}
     orders = {o if isinstance(o, str) else o['type']
               for o in (s.cfg.model.order for s in main
                         if s.cfg.model.type == 'SemAIM')}
@@ -54,9 +66,8 @@ def test_full_matrix_rows_and_stages(plan):
 
 def test_equal_pretraining_images(plan):
     spec = plan.spec
-    main = [s for s in plan.stages.values()
-            if s.kind == 'pretrain' and s.group == 'main' and
-            not s.row.startswith('mosaic')]
+    main = [plan.stages[h] for (r, i, _), h in plan.pretrains.items()
+            if i == spec.pretrain_images and not r.startswith('mosaic')]
     assert {s.images for s in main} == {spec.pretrain_images}
     for s in main:
         assert s.cfg.train_cfg.max_iters * s.cfg.train_dataloader.batch_size \
@@ -65,15 +76,18 @@ def test_equal_pretraining_images(plan):
 
 
 def test_training_never_sees_the_test_split(plan):
+    """Training reads train_minus_val; tuning evaluates on 'val' (or the
+    mosaics' tuning half), final cells on 'test' (or the reported half)."""
     for st in plan.stages.values():
         cfg = st.cfg
+        held = 'val' if st.group == 'tune' else 'test'
         if st.kind == 'knn':
-            assert _inner(cfg.knn.bank_dataset)['split'] == 'train'
-            assert cfg.knn.query_dataset.split == 'test'
+            assert _inner(cfg.knn.bank_dataset)['split'] == 'train_minus_val'
+            assert cfg.knn.query_dataset.split == held
             continue
         train = cfg.train_dataloader.dataset
         if 'split' in _inner(train):
-            assert _inner(train)['split'] == 'train'
+            assert _inner(train)['split'] == 'train_minus_val'
         else:  # mosaic data
             assert 'val' not in str(_inner(train))
         ckpt = cfg.default_hooks.checkpoint
@@ -83,8 +97,11 @@ def test_training_never_sees_the_test_split(plan):
                 'max_iters'
             assert cfg.train_cfg.val_interval == cfg.train_cfg[unit]
             assert ckpt.interval == cfg.train_cfg[unit]
-            if cfg.val_dataloader.dataset.get('split'):
-                assert cfg.val_dataloader.dataset.split == 'test'
+            val = cfg.val_dataloader.dataset
+            if val.get('split'):
+                assert val.split == held
+            else:  # mosaic canvases: the reported half
+                assert val.indices == list(range(100, 200))
         assert cfg.randomness.seed == st.seed
 
 
@@ -112,9 +129,11 @@ def test_hash_chain_and_selection(plan):
     assert sem0.depends != dec1.depends and sem0.hash != dec1.hash
     picked = select(plan, ['semantic', 'scratch'], ['ft_10pct'], [0],
                     curve=False)
+    # semantic's seed-0 pre-training is its method's winning trial (#4)
     assert [s.label for s in picked] == [
-        f'pretrain semantic seed 0 ({plan.spec.pretrain_images} images)',
-        'ft_10pct semantic seed 0', 'ft_10pct scratch seed 0']
+        "tune pretrain semaim #4 {'optim_wrapper.optimizer.lr': 0.003, "
+        "'warmup': 0.1}", 'ft_10pct semantic seed 0',
+        'ft_10pct scratch seed 0']
     with pytest.raises(SpecError, match='unknown'):
         select(plan, ['no_such_row'])
 
@@ -147,18 +166,21 @@ def test_balanced_subsets_deterministic():
 def test_fashion_mnist_subset_from_train_split():
     from mmpretrain.registry import DATASETS
     cfg = dict(type='ClassBalancedSubset', fraction=0.01, seed=3,
-               dataset=dict(type='FashionMNISTDataset', split='train',
-                            pipeline=[]))
+               dataset=dict(type='FashionMNISTDataset',
+                            split='train_minus_val', pipeline=[]))
     a, b = DATASETS.build(cfg), DATASETS.build(cfg)
-    assert len(a) == 600
-    assert np.bincount(a.get_gt_labels()).tolist() == [60] * 10
+    assert len(a) == 500
+    assert np.bincount(a.get_gt_labels()).tolist() == [50] * 10
     assert (a.subset_indices == b.subset_indices).all()
-    assert a.split == 'train'
+    assert a.split == 'train_minus_val'
 
 
 @pytest.mark.parametrize('column, extra, message', [
     ("overrides={'train_dataloader.dataset.split': 'test'}", '',
      "trains on split 'test'"),
+    ("overrides={'train_dataloader.dataset.split': 'train'}", '',
+     "only 'train_minus_val' may be used"),
+    ('test_overrides=None', '', 'needs test_overrides'),
     ('', 'pretrain = dict(images=100)', 'not a multiple of its batch size 64'),
     ('', "rows = dict(semantic=dict(colour='red'))", 'unknown key'),
     ('epochs=None', '', 'exactly one of epochs'),
@@ -171,7 +193,8 @@ def test_spec_mistakes_are_named(tmp_path, repo_root, column, extra,
         "SEMAIM = 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py'\n"
         "FT = 'configs/benchmarks/finetune/vit-tiny-p4_1xb64-coslr-"
         "10e_fashion-mnist.py'\n"
-        f"columns = dict(ft=dict(dict(title='FT', config=FT, epochs=1), "
+        "columns = dict(ft=dict(dict(title='FT', config=FT, epochs=1, "
+        "test_overrides={'val_dataloader.dataset.split': 'test'}), "
         f"{column}))\n"
         "default_columns = ['ft']\n"
         "rows = dict(_delete_=True, semantic=dict(pretrain=SEMAIM))\n"

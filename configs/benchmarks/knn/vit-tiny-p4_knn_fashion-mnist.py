@@ -1,5 +1,6 @@
-# Weighted k-NN of the tiny Fashion-MNIST SemAIM ViT: bank = train split,
-# queries = test split, no augmentation.
+# Weighted k-NN of the tiny Fashion-MNIST SemAIM ViT: bank = train without
+# the validation hold-out ('train_minus_val'), queries = the 'val' hold-out
+# (the matrix's final cells query the test split), no augmentation.
 #   python tools/knn_eval.py configs/benchmarks/knn/vit-tiny-p4_knn_fashion-mnist.py CKPT
 _base_ = [
     '../../_base_/models/semaim_vit-tiny-p4.py',
@@ -20,7 +21,7 @@ knn = dict(
     feature='gap',
     batch_size=512,
     num_workers=0,
-    bank_dataset=dict(type={{_base_.dataset_type}}, split='train',
+    bank_dataset=dict(type={{_base_.dataset_type}}, split='train_minus_val',
                       pipeline={{_base_.test_pipeline}}),
-    query_dataset=dict(type={{_base_.dataset_type}}, split='test',
+    query_dataset=dict(type={{_base_.dataset_type}}, split='val',
                        pipeline={{_base_.test_pipeline}}))

@@ -2,6 +2,9 @@
 # affine) + Linear, SGD momentum 0.9, lr 0.1 x 512/256, 30 epochs (3 warm-up),
 # flip only. CLS token here; GAP with
 #   --cfg-options model.backbone.out_type=avg_featmap
+# Trains on 'train_minus_val', validates on the 'val' hold-out (the matrix's
+# final cells switch to test). The values are provisional: no validation
+# run has chosen them yet.
 _base_ = [
     '../../_base_/models/vit-base-p16_linear.py',
     '../../_base_/models/vit-tiny_archs.py',
@@ -26,7 +29,11 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(batch_size=512, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=512,
+    dataset=dict(split='train_minus_val', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(split='val'))
+test_dataloader = val_dataloader
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),

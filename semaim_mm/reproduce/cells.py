@@ -1,0 +1,143 @@
+"""Committed cells: a report's tables rendered from result JSONs committed
+under ``docs/reproduction_cells/<sitting>/`` rather than from a work dir.
+
+A Markdown document marks each generated table with a block
+
+    <!-- cells {"dir": "short_2026-12-02", "images": 16000,
+                "table": {"title": ..., "rows": {"row": "label", ...},
+                          "columns": [...], "reference": "row",
+                          "cost": true}} -->
+    ...the table, as rendered...
+    <!-- end cells -->
+
+(one line of JSON). ``dir`` is a folder of ``<hash>.json`` cells under
+:data:`CELLS_ROOT`; ``images`` is that sitting's main pre-training budget;
+``spec`` (default :data:`DEFAULT_SPEC`) names the spec whose columns and
+rows the table refers to. ``"curve"`` instead of ``"table"`` renders a
+budget curve (``rows``: two pre-training rows, ``flat``: a random-init
+row, ``column``). :func:`render_doc` re-renders every block; the committed
+report's test checks that nothing changes.
+"""
+import glob
+import json
+import os.path as osp
+import re
+from dataclasses import replace
+from typing import Dict, List, Optional, Tuple
+
+from .plan import Plan
+from .report import difference_sentences, table_diffs, table_md
+from .spec import ROOT, SpecError, Table, load_spec
+from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
+                    paired_difference, pooled_std, summarize)
+from .store import Results
+
+CELLS_ROOT = osp.join(ROOT, 'docs', 'reproduction_cells')
+DEFAULT_SPEC = 'configs/reproduce/fashion_mnist.py'
+BLOCK = re.compile(r'(<!-- cells (\{.*?\}) -->\n)(.*?)(<!-- end cells -->)',
+                   re.S)
+
+
+def load_cells(folder: str) -> Dict[str, dict]:
+    """hash -> result of every ``*.json`` cell in ``folder``."""
+    path = folder if osp.isabs(folder) else osp.join(CELLS_ROOT, folder)
+    cells = {}
+    for f in sorted(glob.glob(osp.join(path, '*.json'))):
+        with open(f) as fh:
+            data = json.load(fh)
+        cells[data['hash']] = data
+    if not cells:
+        raise SpecError(f'no committed cells in {path}')
+    return cells
+
+
+def cell_results(block: dict) -> Results:
+    """The block's cells indexed as a plan indexes its stages."""
+    spec = load_spec(osp.join(ROOT, block.get('spec', DEFAULT_SPEC)))
+    spec = replace(spec, pretrain_images=int(block['images']))
+    plan = Plan(spec)
+    cells = load_cells(block['dir'])
+    for h, c in cells.items():
+        if c['row'] not in spec.rows:
+            continue
+        if c['kind'] == 'pretrain':
+            plan.pretrains[(c['row'], c['images'], c['seed'])] = h
+        elif c['group'] == 'curve':
+            plan.curve[(c['row'], c['images'], c['seed'])] = h
+        else:
+            plan.cells[(c['row'], c['column'], c['seed'])] = h
+    return Results(plan, cells)
+
+
+def _table(d: dict) -> Table:
+    return Table(title=d.get('title', ''), rows=tuple(d['rows'].items()),
+                 columns=tuple(d['columns']), reference=d['reference'],
+                 cost=bool(d.get('cost', False)))
+
+
+def curve_md(results: Results, d: dict) -> str:
+    """Per pre-training budget: both rows' mean ± std, the paired
+    differences first − second and first − flat (Holm over the table, MDE
+    per comparison) and each row's mean pre-training CPU seconds."""
+    (a, b), flat, col = d['rows'], d['flat'], d['column']
+    title = {r: results.spec.rows[r].title for r in (a, b, flat)}
+    images = sorted({i for (r, i, _) in results.plan.curve if r in (a, b)} |
+                    {results.spec.pretrain_images})
+    flat_cell = results.cell(flat, col)
+    raw: Dict[Tuple[int, str], Optional[Paired]] = {}
+    for i in images:
+        ca = results.curve(a, i)
+        raw[(i, b)] = paired_difference(ca, results.curve(b, i))
+        raw[(i, flat)] = paired_difference(ca, flat_cell)
+    stds = {key: pooled_std([v for k, v in raw.items() if k[1] == key[1]])
+            for key in raw}
+    diffs = correct_family(raw, stds)
+    head = ['pre-train images', title[a], title[b],
+            f'Δ {title[a]} − {title[b]} [95% CI]',
+            f'Δ {title[a]} − {title[flat]} [95% CI]',
+            f'{title[a]} CPU s', f'{title[b]} CPU s']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for i in images:
+        cpu = []
+        for r in (a, b):
+            secs = [x['record']['train_cpu_s'] for x in results.pretrain(r, i)]
+            cpu.append(f'{sum(secs) / len(secs):.0f}' if secs else '—')
+        lines.append('| ' + ' | '.join(
+            [str(i), fmt_summary(summarize(results.curve(a, i).values())),
+             fmt_summary(summarize(results.curve(b, i).values())),
+             fmt_paired(diffs[(i, b)]), fmt_paired(diffs[(i, flat)])] +
+            cpu) + ' |')
+    flat_text = fmt_summary(summarize(list(flat_cell.values())))
+    lines.append(f'\n{title[flat]}: {flat_text}.')
+    return '\n'.join(lines)
+
+
+def render_block(block: dict) -> str:
+    results = cell_results(block)
+    if 'curve' in block:
+        return curve_md(results, block['curve'])
+    table = _table(block['table'])
+    diffs = table_diffs(results, table)
+    text = table_md(results, table, diffs)
+    if diffs:
+        text += '\n\n' + '\n'.join(
+            difference_sentences(results, table, diffs))
+    return text
+
+
+def render_doc(path: str) -> Tuple[str, List[str]]:
+    """The document with every cells block re-rendered, and the titles of
+    the blocks whose text changed."""
+    with open(path) as f:
+        text = f.read()
+    changed: List[str] = []
+
+    def sub(m) -> str:
+        block = json.loads(m.group(2))
+        body = render_block(block) + '\n'
+        if body != m.group(3):
+            changed.append((block.get('table') or block.get('curve') or
+                            {}).get('title', block['dir']))
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(sub, text), changed

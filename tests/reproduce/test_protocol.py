@@ -1,0 +1,175 @@
+"""The validation protocol: the 'val' hold-out is class-balanced, fixed and
+disjoint from every training set of the reproduction specs; a tuning stage
+cannot read the test split; the winners of the grids feed the final rows
+and the report shows the grids."""
+import glob
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from semaim_mm.datasets.fashion_mnist import (FashionMNISTDataset,
+                                              split_indices, val_indices)
+from semaim_mm.reproduce import SpecError, build_plan, load_spec
+from semaim_mm.reproduce.report import render
+
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SPECS = sorted(glob.glob(osp.join(ROOT, 'configs', 'reproduce', '*.py')))
+
+
+@pytest.fixture(scope='module')
+def train_labels():
+    return np.asarray(FashionMNISTDataset(split='train', pipeline=[],
+                                          lazy_init=False).get_gt_labels())
+
+
+def test_val_split_is_balanced_fixed_and_disjoint(train_labels):
+    val = split_indices('val', train_labels)
+    rest = split_indices('train_minus_val', train_labels)
+    assert len(val) == 10000 and len(rest) == 50000
+    assert np.bincount(train_labels[val]).tolist() == [1000] * 10
+    assert not set(val.tolist()) & set(rest.tolist())
+    assert (val == val_indices(train_labels)).all()  # deterministic
+    ds = FashionMNISTDataset(split='val', pipeline=[])
+    assert len(ds) == 10000
+    # the dataset's images are the train file's at those indices
+    full = FashionMNISTDataset(split='train', pipeline=[], to_rgb=False)
+    assert (ds.get_data_info(7)['img'][..., 0] ==
+            full.get_data_info(int(val[7]))['img']).all()
+
+
+def _fashion_datasets(ds):
+    """Every FashionMNISTDataset config inside ``ds`` (wrappers opened)."""
+    if not isinstance(ds, dict):
+        return []
+    if ds.get('type') == 'FashionMNISTDataset':
+        return [ds]
+    return [d for key in ('dataset', 'datasets')
+            for sub in (ds.get(key) if isinstance(ds.get(key), list)
+                        else [ds.get(key)])
+            for d in _fashion_datasets(sub)]
+
+
+@pytest.mark.parametrize('spec_file', SPECS, ids=osp.basename)
+def test_val_split_disjoint_from_every_training_set(spec_file, tmp_path,
+                                                    finish_tuning):
+    plan = build_plan(load_spec(spec_file, str(tmp_path)))
+    if plan.spec.tune:
+        plan = finish_tuning(plan, lambda method, i: 50.0 + i)
+        assert all(plan.winners.values())
+    seen = 0
+    for st in plan.stages.values():
+        train = st.cfg.knn.bank_dataset if st.kind == 'knn' else \
+            st.cfg.train_dataloader.dataset
+        for ds in _fashion_datasets(train):
+            assert ds.split == 'train_minus_val', st.label
+            seen += 1
+    assert seen
+
+
+def _spec(tmp_path, repo_root, tune_overrides: str,
+          recipes: str = '') -> str:
+    path = tmp_path / 'spec.py'
+    path.write_text(
+        f"_base_ = '{repo_root}/configs/reproduce/demo_quick.py'\n"
+        "rows = dict(_delete_=True, semantic={{_base_.rows.semantic}},\n"
+        "            scratch={{_base_.rows.scratch}})\n"
+        "default_columns = ['ft_10pct']\n"
+        f"columns = dict(ft_10pct=dict(tune_overrides={tune_overrides}))\n"
+        "tables = [dict(title='t', rows=['semantic', 'scratch'],\n"
+        "               columns=['ft_10pct'], reference='scratch')]\n"
+        "tune = dict(_delete_=True, column='ft_10pct', seed=0,\n"
+        "            methods=dict(semaim=dict(\n"
+        "    row='semantic', grid={'optim_wrapper.optimizer.lr': [1e-3,\n"
+        "                          2e-3], 'warmup': [0.1]}))" +
+        (f', recipes={recipes}' if recipes else '') + ')\n')
+    return str(path)
+
+
+@pytest.mark.parametrize('tune_overrides, message', [
+    ("{'val_dataloader.dataset.split': 'test'}", 'evaluate on the test'),
+    ("{'val_dataloader.dataset.data_root': 'data/t10k'}",
+     'evaluate on the test'),
+])
+def test_tuning_cannot_read_the_test_split(tmp_path, repo_root, capsys,
+                                           tune_overrides, message):
+    spec = _spec(tmp_path, repo_root, tune_overrides)
+    with pytest.raises(SpecError, match=message):
+        build_plan(load_spec(spec, str(tmp_path / 'wd')))
+    from semaim_mm.reproduce.cli import main
+    assert main([spec, '--tune', '--work-dir', str(tmp_path / 'wd')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and message in err
+    assert err.count('\n') == 1
+
+
+def test_tuning_refuses_the_final_cells_data():
+    from semaim_mm.reproduce.configs import check_tuning
+    ds = dict(type='CocoDataset', ann_file='annotations/instances_val.json')
+    check_tuning(dict(ds, indices=[0, 1]), dict(ds, indices=[2, 3]), 'det')
+    for tune in (dict(ds, indices=[1, 2]), ds):
+        with pytest.raises(SpecError, match="final cells' data"):
+            check_tuning(tune, dict(ds, indices=[2, 3]), 'det')
+
+
+def test_winners_feed_the_final_rows(tmp_path, repo_root, finish_tuning):
+    spec = load_spec(_spec(tmp_path, repo_root, "{}"), str(tmp_path / 'wd'))
+    plan = build_plan(spec)
+    assert ('semantic', 'ft_10pct', 0) not in plan.cells  # waits for tuning
+    tune_ft = plan.stages[plan.tuning[('semaim', 0)]]
+    assert tune_ft.cfg.val_dataloader.dataset.split == 'val'
+    plan = finish_tuning(plan, lambda method, i: [61.0, 64.5][i])
+    assert plan.winners['semaim'] == {'optim_wrapper.optimizer.lr': 2e-3,
+                                      'warmup': 0.1}
+    final = plan.stages[plan.cells[('semantic', 'ft_10pct', 0)]]
+    assert final.cfg.val_dataloader.dataset.split == 'test'
+    pre = plan.stages[final.depends]
+    assert pre.hash == plan.stages[plan.tuning[('semaim', 1)]].depends
+    assert pre.cfg.optim_wrapper.optimizer.lr == 2e-3
+    warm, cos = pre.cfg.param_scheduler
+    assert warm.end == cos.begin == 1  # 10% of a 2-iteration run, >= 1
+    text = render(plan, str(tmp_path))
+    assert '## Tuning on validation' in text
+    assert '| 0 | 0.001 | 0.1 | 61.00 |' in text
+    assert '| 1 | 0.002 | 0.1 | **64.50** (winner) |' in text
+
+
+def test_tune_refuses_columns_and_seeds(tmp_path, repo_root, capsys):
+    from semaim_mm.reproduce.cli import main
+    spec = _spec(tmp_path, repo_root, '{}')
+    assert main([spec, '--tune', '--seeds', '1']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: --tune') and err.count('\n') == 1
+
+
+def test_recipe_grid_runs_first_and_feeds_every_row(tmp_path, repo_root,
+                                                    finish_tuning):
+    """A fine-tuning recipe tuned on random init: until it has a winner the
+    method grids and the final rows wait; its winner (lr, epochs) is the
+    column's recipe for the method trials and for every final cell."""
+    recipes = ("dict(ft_10pct=dict(row='scratch', grid={"
+               "'optim_wrapper.optimizer.lr': [1e-3, 4e-3], "
+               "'length': [1, 2]}))")
+    spec = load_spec(_spec(tmp_path, repo_root, '{}', recipes),
+                     str(tmp_path / 'wd'))
+    plan = build_plan(spec)
+    assert len(plan.recipe_tuning) == 4 and plan.tuning == {}
+    assert plan.cells == {}  # every row waits
+    trial = plan.stages[plan.recipe_tuning[('ft_10pct', 3)]]
+    assert trial.cfg.val_dataloader.dataset.split == 'val'
+    assert trial.cfg.train_cfg.max_epochs == 2
+    assert trial.cfg.model.backbone.init_cfg is None  # random init
+    plan = finish_tuning(plan, lambda grid, i: 60.0 + (grid == 'ft_10pct'
+                                                       and i == 2))
+    assert plan.recipe_winners['ft_10pct'] == {
+        'optim_wrapper.optimizer.lr': 4e-3, 'length': 1}
+    method_ft = plan.stages[plan.tuning[('semaim', 0)]]
+    assert method_ft.cfg.optim_wrapper.optimizer.lr == 4e-3
+    for row in ('semantic', 'scratch'):
+        final = plan.stages[plan.cells[(row, 'ft_10pct', 0)]]
+        assert final.cfg.optim_wrapper.optimizer.lr == 4e-3
+        assert final.cfg.train_cfg.max_epochs == 1
+        assert final.cfg.val_dataloader.dataset.split == 'test'
+    assert '### FT 10% recipe (on row scratch) (4 trials; winner: ' in \
+        render(plan, str(tmp_path))
