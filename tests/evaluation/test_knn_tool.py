@@ -42,7 +42,7 @@ def test_knn_eval_tool(config, ckpt, tmp_path, capsys):
 def test_knn_settings_from_pretrain_config():
     import knn_eval
     s = knn_eval.knn_settings(Config.fromfile(PRETRAIN))
-    assert s['bank_dataset']['split'] == 'train'
+    assert s['bank_dataset']['split'] == 'train_minus_val'
     assert s['query_dataset']['split'] == 'test'
     assert s['bank_dataset']['pipeline'] == [dict(type='PackInputs')]
 

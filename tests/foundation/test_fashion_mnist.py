@@ -56,4 +56,4 @@ def test_local_folder_and_errors(tmp_path, monkeypatch):
     assert 'apt-get install dataset-fashion-mnist' in msg
     assert 'data/fashion_mnist' in msg and 'download=True' in msg
     with pytest.raises(ValueError, match='split must be'):
-        FashionMNISTDataset(split='val')
+        FashionMNISTDataset(split='validation')
