@@ -118,6 +118,7 @@ def classifier_forward(path: str) -> None:
     from mmpretrain.structures import DataSample
     cfg = Config.fromfile(path)
     b = batch_size(cfg)
+    assert autocast_dtype(cfg) == torch.bfloat16
     with simulated_cuda('mmpretrain'):
         model = build_on_cuda(MODELS, cfg.model)
         data = dict(  # default_collate's batch
@@ -125,9 +126,13 @@ def classifier_forward(path: str) -> None:
             data_samples=[DataSample().set_gt_label(i % 1000)
                           for i in range(b)])
         data = model.data_preprocessor(data, True)
+        dtypes = []
+        model.head.fc.register_forward_hook(
+            lambda m, i, o: dtypes.append(o.dtype))
         with amp(cfg):
             losses = model(**data, mode='loss')
         assert all(is_cuda(v) for v in losses.values())
+        assert dtypes == [torch.bfloat16]
 
 
 @pytest.mark.parametrize('path', [
