@@ -114,7 +114,13 @@ def draw_noise(seeds: Sequence[int], num_patches: int,
             int(s) % (2**63)))
         for s in seeds
     ]
-    return torch.stack(rows).to(device)
+    noise = torch.stack(rows)
+    device = torch.device(device) if device is not None else noise.device
+    if device.type == 'cuda':
+        # from pinned memory the copy is asynchronous: the host goes on
+        # queueing the step instead of waiting for the copy
+        return noise.pin_memory().to(device, non_blocking=True)
+    return noise.to(device)
 
 
 class BaseOrder(metaclass=ABCMeta):

@@ -17,7 +17,9 @@ How a config is run here, as the runner would on a GPU:
   config's data preprocessor;
 * the forward runs under the config's autocast (``AmpOptimWrapper``'s
   dtype). ``torch.autocast('cuda')`` refuses to switch on without CUDA, so
-  its two availability checks are patched for the duration.
+  its two availability checks are patched for the duration;
+* ``Tensor.pin_memory`` (page-locked host memory, which fake tensors do not
+  model) returns the tensor itself.
 
 Not covered: ``init_weights`` (its logging reads parameter values),
 backward (needs a CUDA context), mmcv's compiled ops (no fake kernels).
@@ -53,6 +55,8 @@ def simulated_cuda(scope: str) -> Iterator[FakeTensorMode]:
                        lambda: False), \
             mock.patch('torch.cuda.is_bf16_supported',
                        lambda *a, **k: True), \
+            mock.patch.object(torch.Tensor, 'pin_memory',
+                              lambda self, *a, **k: self), \
             FakeTensorMode(allow_non_fake_inputs=True) as mode:
         yield mode
 
