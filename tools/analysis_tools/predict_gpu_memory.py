@@ -66,9 +66,15 @@ def forward(cfg: Config, model, batch: int) -> None:
             model.rpn_head(model.extract_feat(x))
         return
     if scope == 'mmseg':
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
         size = tuple(cfg.crop_size)
         x = torch.randint(0, 256, (batch, 3, *size), dtype=torch.uint8)
-        x = model.data_preprocessor(dict(inputs=x), True)['inputs']
+        samples = [SegDataSample(metainfo=dict(img_shape=size), gt_sem_seg=(
+            PixelData(data=torch.zeros(1, *size, dtype=torch.long))))
+            for _ in range(batch)]
+        x = model.data_preprocessor(dict(inputs=x, data_samples=samples),
+                                    True)['inputs']
         with amp(cfg):
             logits = model(x, mode='tensor')
             labels = torch.randint(0, logits.shape[1], (batch, *size),
