@@ -3,7 +3,8 @@
 # 32 GPUs = 4 nodes x 8, on node i (0..3):
 #   NNODES=4 NODE_RANK=i MASTER_ADDR=node0 \
 #       tools/dist_train.sh configs/pretrain/semaim_vitb_800e.py 8
-# or GPUS=32 tools/slurm_train.sh PARTITION JOB configs/pretrain/semaim_vitb_800e.py WORK_DIR
+# or: GPUS=32 tools/slurm_train.sh PARTITION JOB \
+#       configs/pretrain/semaim_vitb_800e.py WORK_DIR
 _base_ = [
     '../_base_/models/semaim_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs64_semaim.py',

@@ -50,7 +50,8 @@ OPTIMIZER_STATES = dict(AdamW=2, Adam=2, SGD=1)
 class ForwardMemTracker(MemTracker):
     """Forward only, so no gradient hooks (frozen parameters take none)."""
 
-    def _track_module_params_and_buffers(self, module, install_grad_hooks=True):
+    def _track_module_params_and_buffers(self, module,
+                                         install_grad_hooks=True):
         return super()._track_module_params_and_buffers(
             module, install_grad_hooks=False)
 
