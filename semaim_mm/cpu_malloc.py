@@ -12,12 +12,17 @@ memory in the heap, as a caching allocator would, removes most faults; the
 cost is that the process holds its peak footprint between steps instead of
 returning it.
 
-Results do not change: only where memory comes from does.
+Results do not change: only where memory comes from does. Where CUDA is in
+use the settings are left alone: a GPU run's tensors come from PyTorch's
+caching allocator, and the host heap (data-loader workers inherit its
+settings when they fork) is better left trimming.
 """
 import ctypes
 import ctypes.util
 import os
 import sys
+
+import torch
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -42,14 +47,16 @@ def keep_freed_memory() -> bool:
     """Make glibc keep freed blocks of up to 32 MiB in the heap for reuse
     (fixed mmap threshold, trimming only above 2 GiB of free heap top).
 
-    Process-wide and idempotent; a no-op returning False off glibc Linux or
-    when :func:`user_chose_allocator`. Returns whether the settings are on.
+    Process-wide and idempotent; a no-op returning False off glibc Linux,
+    when :func:`user_chose_allocator`, or when CUDA is available (the run
+    then trains on the GPU). Returns whether the settings are on.
     """
     global _applied
     if _applied is not None:
         return _applied
     _applied = False
-    if sys.platform != 'linux' or user_chose_allocator():
+    if sys.platform != 'linux' or user_chose_allocator() or \
+            torch.cuda.is_available():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')

@@ -10,9 +10,11 @@ training set with the validation pipeline and the queries its val / test
 split). CKPT: a SemAIM pre-training checkpoint, the authors' checkpoint, an
 encoder-only (``backbone``) file, a classifier or a timm ViT checkpoint
 (loaded strictly). Features of the train split (bank) and val split (queries)
-are extracted by the backbone on every rank, gathered with
-``mmengine.dist.all_gather_object``; top-1 per k is printed (and written to
-``--out`` as JSON).
+are extracted by the backbone on every rank (bf16 autocast on GPUs) and
+gathered on rank 0 only, which searches them on its GPU in chunks and prints
+top-1 per k (and writes it to ``--out`` as JSON). The other ranks wait for
+the search within ``--dist-timeout`` minutes. Every k is checked against the
+bank size before any feature is extracted.
 """
 import argparse
 import copy
@@ -32,8 +34,9 @@ from mmengine.logging import MMLogger  # noqa: E402
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')
 from semaim_mm.checkpoints import load_encoder_into  # noqa: E402
-from semaim_mm.evaluation import run_knn  # noqa: E402
-from semaim_mm.preflight import preflight, run_tool  # noqa: E402
+from semaim_mm.evaluation import check_ks, run_knn  # noqa: E402
+from semaim_mm.preflight import (PreflightError, preflight,  # noqa: E402
+                                 run_tool)
 
 IMAGENET_TEST_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -99,6 +102,9 @@ def parse_args(argv=None):
     p.add_argument('--out', help='write the accuracies as JSON here')
     p.add_argument('--launcher', default='none',
                    choices=('none', 'pytorch', 'slurm', 'mpi'))
+    p.add_argument('--dist-timeout', type=float, default=120,
+                   help='minutes a collective may wait (the other ranks '
+                   "wait while rank 0 searches); default 120")
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return p.parse_args(argv)
@@ -112,7 +118,8 @@ def main(argv=None) -> dict:
     if args.launcher != 'none':
         semaim_mm.compat.patch_mmengine_cpu_dist()
         dist.init_dist(args.launcher,
-                       backend='nccl' if torch.cuda.is_available() else 'gloo')
+                       backend='nccl' if torch.cuda.is_available() else 'gloo',
+                       timeout=int(args.dist_timeout * 60))  # seconds
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     knn = knn_settings(cfg)
@@ -130,6 +137,10 @@ def main(argv=None) -> dict:
     if args.query_size:
         query = torch.utils.data.Subset(query, range(min(args.query_size,
                                                          len(query))))
+    try:
+        check_ks(knn.get('ks', (10, 20, 30)), len(bank))
+    except ValueError as e:
+        raise PreflightError(f'--ks: {e}') from None
     try:
         model = build_model(cfg, args.checkpoint)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:

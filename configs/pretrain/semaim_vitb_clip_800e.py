@@ -4,7 +4,11 @@
 # CLS-vs-patch similarity. The teacher sees the student's ImageNet-normalised
 # input, like the reference code.
 # Teacher weights: checkpoints/ViT-B-16.pt (OpenAI's file, docs/teachers.md).
-#   tools/dist_train.sh configs/pretrain/semaim_vitb_clip_800e.py 32
+# 32 GPUs = 4 nodes x 8, on node i (0..3):
+#   NNODES=4 NODE_RANK=i MASTER_ADDR=node0 \
+#       tools/dist_train.sh configs/pretrain/semaim_vitb_clip_800e.py 8
+# or: GPUS=32 tools/slurm_train.sh PARTITION JOB \
+#       configs/pretrain/semaim_vitb_clip_800e.py WORK_DIR
 _base_ = './semaim_vitb_800e.py'
 
 model = dict(

@@ -2,7 +2,11 @@
 # the frozen teacher's 768-d output tokens, loss 2 - 2cos, and the order's
 # similarity map from the teacher (no extra student pass).
 # Teacher weights: checkpoints/dino_vitbase16_pretrain.pth (docs/teachers.md).
-#   tools/dist_train.sh configs/pretrain/semaim_vitb_dino_800e.py 32
+# 32 GPUs = 4 nodes x 8, on node i (0..3):
+#   NNODES=4 NODE_RANK=i MASTER_ADDR=node0 \
+#       tools/dist_train.sh configs/pretrain/semaim_vitb_dino_800e.py 8
+# or: GPUS=32 tools/slurm_train.sh PARTITION JOB \
+#       configs/pretrain/semaim_vitb_dino_800e.py WORK_DIR
 _base_ = './semaim_vitb_800e.py'
 
 model = dict(

@@ -7,13 +7,20 @@
   ``MODELS``.
 * :class:`SemAIMLayerDecayOptimizerConstructor`: layer-wise lr decay,
   registered in mmdet's ``OPTIM_WRAPPER_CONSTRUCTORS``.
+
+On a machine with a GPU, importing it checks that mmcv has CUDA ops
+(:func:`check_mmcv_cuda_ops`): the configs import it while they load, so a
+CPU-only mmcv stops a detection run before anything is built.
 """
 import semaim_mm  # noqa: F401  (compat shims)
 
 from .backbone import DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet, is_new_key
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor
+from .mmcv_ops import check_mmcv_cuda_ops
+
+check_mmcv_cuda_ops()
 
 __all__ = [
     'SemAIMViTDet', 'SemAIMLayerDecayOptimizerConstructor',
-    'NEW_KEY_PATTERNS', 'DROPPED_KEYS', 'is_new_key'
+    'NEW_KEY_PATTERNS', 'DROPPED_KEYS', 'is_new_key', 'check_mmcv_cuda_ops'
 ]

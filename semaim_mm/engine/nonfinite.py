@@ -5,6 +5,11 @@ every ``interval`` iterations, stop when it is not finite), which cannot be
 subclassed here: pre-training must not import mmdet. The check runs before
 ``backward``/``step`` instead of after, so the weights stay finite, and can
 skip the step instead of stopping.
+
+Where the optimizer wrapper skips non-finite steps itself (an enabled
+``GradScaler``: ``AmpOptimWrapper`` on a GPU), the per-step check would only
+add a host sync (and an all-reduce) to every step: there the flags are
+accumulated on the device and read every ``sync_interval`` iterations.
 """
 from typing import Optional
 
@@ -37,6 +42,14 @@ def nonfinite_fixes(wrapper) -> str:
     return ', '.join(fixes)
 
 
+def skips_nonfinite_steps(wrapper) -> bool:
+    """Whether ``wrapper`` drops a step with non-finite gradients itself:
+    an enabled ``GradScaler`` (``AmpOptimWrapper`` where CUDA is in use;
+    in DDP the gradients are all-reduced, so every rank skips alike)."""
+    scaler = getattr(wrapper, 'loss_scaler', None)
+    return scaler is not None and scaler.is_enabled()
+
+
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Check the loss of every ``interval``-th step before
@@ -56,12 +69,19 @@ class NonFiniteLossHook(Hook):
             backward, no optimizer step), warn, and count.
         max_skips: with ``action='skip'``, stop after this many
             consecutive skipped steps (0 = never).
+        sync_interval: with a wrapper that skips non-finite steps itself
+            (:func:`skips_nonfinite_steps`), read the device-side flags
+            every this many iterations (and at the end of training) instead
+            of every step; ``'stop'`` then stops at that read, naming the
+            iterations, with the weights still finite (the wrapper skipped
+            those updates), and ``max_skips`` counts the non-finite steps
+            within one read.
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self, interval: int = 1, action: str = 'stop',
-                 max_skips: int = 10) -> None:
+                 max_skips: int = 10, sync_interval: int = 50) -> None:
         if action not in ('stop', 'skip'):
             raise ValueError(f"action must be 'stop' or 'skip', got "
                              f'{action!r}')
@@ -69,7 +89,13 @@ class NonFiniteLossHook(Hook):
             raise ValueError(f'max_skips must be >= 0, got {max_skips}')
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        if sync_interval < 1:
+            raise ValueError(f'sync_interval must be >= 1, got '
+                             f'{sync_interval}')
         self.interval = interval
+        self.sync_interval = sync_interval
+        self.deferred = False
+        self._flags: Optional[torch.Tensor] = None
         self.action = action
         self.max_skips = max_skips
         self.skipped = 0
@@ -84,8 +110,12 @@ class NonFiniteLossHook(Hook):
             return
         original = wrapper.update_params
         hook = self
+        self.deferred = skips_nonfinite_steps(wrapper)
 
         def update_params(loss, *args, **kwargs):
+            if hook.deferred:
+                hook._record(loss, runner.iter + 1)
+                return original(loss, *args, **kwargs)
             if not hook.every_n_train_iters(runner, hook.interval) or \
                     hook._all_finite(loss):
                 hook.consecutive = 0
@@ -103,6 +133,68 @@ class NonFiniteLossHook(Hook):
                        else 'cpu')
             torch_dist.all_reduce(ok, op=torch_dist.ReduceOp.MIN)
         return bool(ok.item() > 0)
+
+    def _record(self, loss, it: int) -> None:
+        """Count a non-finite loss on the loss's device, no host sync:
+        flags = (count, first iteration, last iteration)."""
+        bad = ~torch.isfinite(loss.detach()).all()
+        if self._flags is None:
+            self._flags = torch.tensor([0, 2**62, -1], device=loss.device)
+        count, first, last = self._flags.unbind()
+        self._flags = torch.stack([
+            count + bad.long(),
+            torch.where(bad, first.clamp(max=it), first),
+            torch.where(bad, last.clamp(min=it), last)])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if self.deferred and (
+                self.every_n_train_iters(runner, self.sync_interval)
+                or self.is_last_train_iter(runner)):
+            self._read_flags()
+
+    def after_train(self, runner) -> None:
+        if self.deferred:
+            self._read_flags()
+
+    def _read_flags(self) -> None:
+        """The deferred check: one host read (and all-reduce) of the flags
+        accumulated since the last one."""
+        if self._flags is None:
+            return
+        flags = self._flags * torch.tensor([1, -1, 1],
+                                           device=self._flags.device)
+        self._flags = None
+        if is_distributed() and get_world_size() > 1:
+            torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
+        count, first, last = flags.tolist()
+        if not count:
+            return
+        first = -first
+        where = (f'iteration {first}' if first == last else
+                 f'iterations {first}-{last}')
+        fixes = nonfinite_fixes(self._runner.optim_wrapper)
+        if self.action == 'skip':
+            self.skipped += count
+            print_log(
+                f'NonFiniteLossHook: loss was NaN/Inf at {count} step(s) in '
+                f'{where}; the optimizer wrapper skipped them '
+                f'({self.skipped} skipped so far).', logger='current',
+                level=30)
+            if self.max_skips and count >= self.max_skips:
+                raise NonFiniteLossError(
+                    f'Loss was non-finite at {count} steps in {where}; '
+                    'training stopped. Last good checkpoint: '
+                    f'{self._last_ckpt()}. Fix: {fixes}; then resume with '
+                    '--resume.')
+            return
+        raise NonFiniteLossError(
+            f'Loss was NaN/Inf at {count} step(s) in {where}; the optimizer '
+            'wrapper skipped those updates, so the weights are finite; '
+            'training stopped. Last good checkpoint: '
+            f'{self._last_ckpt()}. Fix: {fixes}; then resume with --resume. '
+            "To skip such steps instead, set NonFiniteLossHook action='skip' "
+            'in custom_hooks.')
 
     def _where(self) -> str:
         runner = self._runner

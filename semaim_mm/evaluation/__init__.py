@@ -1,9 +1,10 @@
 """Evaluation protocols: k-NN metric / hook and feature extraction."""
-from .knn import (KNNAccuracy, KNNEvalHook, backbone_features,
-                  extract_features, gather_features, knn_classify, run_knn,
-                  shard_indices)
+from .knn import (KNNAccuracy, KNNBankWarning, KNNEvalHook, backbone_features,
+                  check_ks, extract_batch_features, extract_features,
+                  gather_features, knn_classify, run_knn, shard_indices)
 
 __all__ = [
-    'KNNAccuracy', 'KNNEvalHook', 'backbone_features', 'extract_features',
+    'KNNAccuracy', 'KNNBankWarning', 'KNNEvalHook', 'backbone_features',
+    'check_ks', 'extract_batch_features', 'extract_features',
     'gather_features', 'knn_classify', 'run_knn', 'shard_indices'
 ]

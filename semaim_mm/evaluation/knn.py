@@ -9,15 +9,21 @@ Pieces:
 
 * :func:`knn_classify` - the pure computation (tensors in, accuracies out).
 * :func:`gather_features` - rank-local features -> the full set on every
-  rank, with :func:`mmengine.dist.all_gather_object` (re-ordered by dataset
-  index so the bank does not depend on world size).
-* :func:`extract_features` - run a backbone over a dataset shard.
+  rank (:func:`mmengine.dist.all_gather_object`) or on one rank only
+  (:func:`mmengine.dist.gather_object`), re-ordered by dataset index so the
+  bank does not depend on world size.
+* :func:`extract_features` - run a backbone over a dataset shard
+  (:func:`extract_batch_features` per batch: bf16 autocast on a GPU).
+* :func:`run_knn` - the whole protocol: the bank and the queries are
+  gathered on rank 0 only, which searches them (on its GPU, in chunks, when
+  it has one) and broadcasts the accuracies.
 * :class:`KNNAccuracy` - an mmengine metric (mmpretrain ``METRICS``):
   ``process`` collects query features, the bank is given with
   :meth:`KNNAccuracy.set_bank` (or built from a bank dataloader).
 * :class:`KNNEvalHook` - runs the whole protocol every ``interval`` training
   iterations / epochs during pre-training and logs ``knn/top1_k{k}``.
 """
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -31,6 +37,32 @@ from torch import Tensor, nn
 from mmpretrain.registry import HOOKS, METRICS
 
 FEATURE_TYPES = ('cls', 'gap', 'cls_gap')
+
+
+class KNNBankWarning(UserWarning):
+    """The bank cannot give a meaningful k-NN accuracy (one class only)."""
+
+
+def check_ks(ks: Sequence[int], bank_size: int) -> None:
+    """Every k positive and at most the bank size; checked before any
+    feature is extracted (hours on ImageNet)."""
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValueError(f'ks must be positive integers, got {ks}')
+    if ks[-1] > bank_size:
+        raise ValueError(f'k={ks[-1]} exceeds the bank size {bank_size}: '
+                         f'use ks <= {bank_size} or a larger bank')
+
+
+def warn_single_class(bank_labels: Tensor) -> None:
+    """Warn when the bank holds one class: every query gets that class."""
+    classes = torch.unique(bank_labels)
+    if classes.numel() == 1:
+        warnings.warn(
+            f'the k-NN bank holds one class only (label '
+            f'{int(classes[0])}): every query is predicted as it; use a '
+            'bank with every class (a first-N subset of a class-sorted '
+            'dataset has one)', KNNBankWarning, stacklevel=2)
 
 
 def knn_classify(bank_feats: Tensor,
@@ -51,20 +83,18 @@ def knn_classify(bank_feats: Tensor,
         ks: neighbour counts; each must be <= M.
         temperature: T in ``exp(cos / T)``.
         num_classes: defaults to ``max label + 1``.
-        chunk_size: queries per similarity block (memory: chunk x M).
+        chunk_size: queries per similarity block (memory: chunk x M). The
+            search runs on the bank's device; the counts stay there until
+            the end (no host sync per chunk).
 
     Returns:
         ``{k: top-1 accuracy in percent}``.
     """
+    check_ks(ks, bank_feats.shape[0])
     ks = sorted({int(k) for k in ks})
-    if not ks or ks[0] < 1:
-        raise ValueError(f'ks must be positive integers, got {ks}')
     if bank_feats.shape[0] != bank_labels.shape[0] or \
             query_feats.shape[0] != query_labels.shape[0]:
         raise ValueError('features and labels differ in length')
-    if ks[-1] > bank_feats.shape[0]:
-        raise ValueError(f'k={ks[-1]} exceeds the bank size '
-                         f'{bank_feats.shape[0]}')
     if query_feats.shape[0] == 0:
         raise ValueError('no query features to classify')
     bank_labels = bank_labels.long()
@@ -72,11 +102,15 @@ def knn_classify(bank_feats: Tensor,
     if num_classes is None:
         num_classes = int(max(bank_labels.max(), query_labels.max())) + 1
     bank = F.normalize(bank_feats.float(), dim=1)
-    correct = {k: 0 for k in ks}
+    device = bank.device
+    bank_labels = bank_labels.to(device)
+    correct = {k: torch.zeros((), dtype=torch.long, device=device)
+               for k in ks}
     kmax = ks[-1]
     for start in range(0, query_feats.shape[0], chunk_size):
-        q = F.normalize(query_feats[start:start + chunk_size].float(), dim=1)
-        y = query_labels[start:start + chunk_size]
+        q = F.normalize(
+            query_feats[start:start + chunk_size].to(device).float(), dim=1)
+        y = query_labels[start:start + chunk_size].to(device)
         sim = q @ bank.t()  # (B, M)
         top_sim, top_idx = sim.topk(kmax, dim=1)  # sorted descending
         top_lab = bank_labels[top_idx]  # (B, kmax)
@@ -86,27 +120,37 @@ def knn_classify(bank_feats: Tensor,
         votes = onehot.cumsum(dim=1)  # (B, kmax, C)
         for k in ks:
             pred = votes[:, k - 1].argmax(dim=1)
-            correct[k] += int((pred == y).sum())
+            correct[k] += (pred == y).sum()
     n = query_feats.shape[0]
-    return {k: 100.0 * correct[k] / n for k in ks}
+    return {k: 100.0 * int(correct[k]) / n for k in ks}
 
 
-def gather_features(feats: Tensor, labels: Tensor,
-                    indices: Tensor) -> Tuple[Tensor, Tensor]:
-    """Gather rank-local (feats, labels, dataset indices) onto every rank.
+def gather_features(feats: Tensor, labels: Tensor, indices: Tensor,
+                    dst: Optional[int] = None
+                    ) -> Optional[Tuple[Tensor, Tensor]]:
+    """Gather rank-local (feats, labels, dataset indices) onto every rank
+    (``dst=None``, :func:`mmengine.dist.all_gather_object`) or onto rank
+    ``dst`` only (:func:`mmengine.dist.gather_object`; the other ranks get
+    None and hold no copy of the set).
 
-    Uses :func:`mmengine.dist.all_gather_object` (shards of any length);
-    duplicates (samplers pad the last shard) are dropped and the result is
-    sorted by dataset index, so it equals a single-process extraction.
+    Shards may differ in length; duplicates (samplers pad the last shard)
+    are dropped and the result is sorted by dataset index, so it equals a
+    single-process extraction. The result is on the CPU.
     """
     if dist.get_world_size() == 1:
         order = torch.argsort(indices)
-        return feats[order], labels[order]
-    shards = dist.all_gather_object(
-        (feats.float().cpu(), labels.long().cpu(), indices.long().cpu()))
+        return feats[order].cpu(), labels[order].cpu()
+    shard = (feats.float().cpu(), labels.long().cpu(), indices.long().cpu())
+    if dst is None:
+        shards = dist.all_gather_object(shard)
+    else:
+        shards = dist.gather_object(shard, dst)
+        if dist.get_rank() != dst:
+            return None
     f, lab, idx = (torch.cat(parts) for parts in zip(*shards))
+    del shards
     _, first = _unique_first(idx)
-    return f[first].to(feats.device), lab[first].to(labels.device)
+    return f[first], lab[first]
 
 
 def _unique_first(idx: Tensor) -> Tuple[Tensor, Tensor]:
@@ -161,21 +205,50 @@ def shard_indices(n: int, rank: Optional[int] = None,
 
 
 @torch.no_grad()
+def extract_batch_features(model: nn.Module, batch: dict,
+                           names: Sequence[str]
+                           ) -> Tuple[Dict[str, Tensor], Tensor]:
+    """Features ``{name: (B, D) fp32}`` and labels (B,) of one collated
+    batch, on the model's device. On a GPU the backbone runs under bf16
+    autocast (the features are cast back to fp32)."""
+    data = model.data_preprocessor(batch, False)
+    inputs = data['inputs']
+    if isinstance(inputs, (list, tuple)):
+        inputs = inputs[0]
+    device = inputs.device.type
+    with torch.autocast(device, dtype=torch.bfloat16,
+                        enabled=device == 'cuda'):
+        if len(names) == 1:
+            out = {names[0]: backbone_features(model.backbone, inputs,
+                                               names[0])}
+        else:
+            both = backbone_features(model.backbone, inputs, 'cls_gap')
+            d = both.shape[1] // 2
+            parts = dict(cls=both[:, :d], gap=both[:, d:], cls_gap=both)
+            out = {n: parts[n] for n in names}
+    labels = torch.cat([ds.gt_label.view(-1)[:1]
+                        for ds in data['data_samples']]).to(inputs.device)
+    return {n: f.float() for n, f in out.items()}, labels
+
+
+@torch.no_grad()
 def extract_features(model: nn.Module,
                      dataset,
                      feature: Union[str, Sequence[str]] = 'gap',
                      batch_size: int = 256,
                      num_workers: int = 0,
-                     gather: bool = True,
+                     gather: Union[bool, int] = True,
                      progress: bool = False,
                      desc: str = 'features'):
     """Features and labels of ``dataset`` with ``model``'s backbone.
 
     ``model`` must have ``data_preprocessor`` and ``backbone`` (any
     mmpretrain model, SemAIM included). Every rank extracts its own shard
-    (:func:`shard_indices`); with ``gather`` the full, index-ordered set is
-    returned on every rank. ``feature`` may be a list: then a dict
-    ``{feature: (feats, labels)}`` is returned from one pass.
+    (:func:`shard_indices`). ``gather``: True, the full, index-ordered set
+    on every rank; a rank number, on that rank only (None elsewhere);
+    False, this rank's shard. ``feature`` may be a list: then a dict
+    ``{feature: (feats, labels)}`` is returned from one pass. Features
+    are kept on the CPU.
     """
     from mmengine.dataset import default_collate
     from torch.utils.data import DataLoader, Subset
@@ -183,7 +256,8 @@ def extract_features(model: nn.Module,
     idx = shard_indices(len(dataset))
     loader = DataLoader(
         Subset(dataset, idx), batch_size=batch_size, shuffle=False,
-        num_workers=num_workers, collate_fn=default_collate)
+        num_workers=num_workers, collate_fn=default_collate,
+        pin_memory=torch.cuda.is_available())
     was_training = model.training
     model.eval()
     feats = {n: [] for n in names}
@@ -194,25 +268,10 @@ def extract_features(model: nn.Module,
         it = tqdm(loader, desc=desc, unit='batch', leave=False)
     try:
         for batch in it:
-            data = model.data_preprocessor(batch, False)
-            inputs = data['inputs']
-            if isinstance(inputs, (list, tuple)):
-                inputs = inputs[0]
-            with torch.no_grad():
-                if len(names) == 1:
-                    out = {names[0]: backbone_features(model.backbone, inputs,
-                                                       names[0])}
-                else:
-                    both = backbone_features(model.backbone, inputs,
-                                             'cls_gap')
-                    d = both.shape[1] // 2
-                    parts = dict(cls=both[:, :d], gap=both[:, d:],
-                                 cls_gap=both)
-                    out = {n: parts[n] for n in names}
+            out, lab = extract_batch_features(model, batch, names)
             for n in names:
-                feats[n].append(out[n].float().cpu())
-            labels.append(torch.as_tensor(
-                [int(ds.gt_label) for ds in data['data_samples']]))
+                feats[n].append(out[n].cpu())
+            labels.append(lab.cpu())
     finally:
         model.train(was_training)
     labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
@@ -220,8 +279,11 @@ def extract_features(model: nn.Module,
     result = {}
     for n in names:
         f = torch.cat(feats[n]) if feats[n] else torch.zeros(0, 1)
-        result[n] = gather_features(f, labels, index) if gather else (f,
-                                                                      labels)
+        if gather is False:
+            result[n] = (f, labels)
+        else:
+            result[n] = gather_features(
+                f, labels, index, dst=None if gather is True else gather)
     return result[names[0]] if isinstance(feature, str) else result
 
 
@@ -302,20 +364,32 @@ def run_knn(model: nn.Module,
             feature: str = 'gap',
             batch_size: int = 256,
             num_workers: int = 0,
-            progress: bool = False) -> Dict[str, float]:
-    """The whole protocol on every rank: extract bank and query features
-    (sharded, gathered), then :class:`KNNAccuracy`. Returns
-    ``{'knn/top1_k10': ..., ...}`` on every rank."""
-    metric = KNNAccuracy(ks=ks, temperature=temperature)
+            progress: bool = False,
+            chunk_size: int = 1024) -> Dict[str, float]:
+    """The whole protocol: every rank extracts its shard of the bank and of
+    the queries; both are gathered on rank 0 only, which searches them (on
+    the model's GPU when it has one, ``chunk_size`` queries at a time) and
+    broadcasts the accuracies. Returns ``{'knn/top1_k10': ..., ...}`` on
+    every rank. ``ks`` is checked against the bank size first."""
+    check_ks(ks, len(bank_dataset))
     bank = extract_features(model, bank_dataset, feature, batch_size,
-                            num_workers, gather=True, progress=progress,
+                            num_workers, gather=0, progress=progress,
                             desc='k-NN bank')
-    metric.set_bank(*bank, gather=False)
-    qf, ql = extract_features(model, query_dataset, feature, batch_size,
-                              num_workers, gather=False, progress=progress,
-                              desc='k-NN query')
-    metric.process(None, [dict(feat=f, gt_label=l) for f, l in zip(qf, ql)])
-    return metric.evaluate(len(query_dataset))
+    query = extract_features(model, query_dataset, feature, batch_size,
+                             num_workers, gather=0, progress=progress,
+                             desc='k-NN query')
+    results = [None]
+    if dist.get_rank() == 0:
+        warn_single_class(bank[1])
+        device = next(model.parameters()).device
+        acc = knn_classify(bank[0].to(device), bank[1], query[0].to(device),
+                           query[1], ks, temperature,
+                           chunk_size=chunk_size)
+        del bank, query
+        results = [{f'knn/top1_k{k}': v for k, v in acc.items()}]
+    if dist.get_world_size() > 1:
+        dist.broadcast_object_list(results, src=0)
+    return results[0]
 
 
 @HOOKS.register_module()

@@ -94,8 +94,9 @@ class SemAIM(BaseSelfSupervisor):
             ``'reference'`` (explicit N x N masks, the paper's formulation).
         similarity_fp32: compute the whole student similarity map (encoder
             pass, cosine, softmax) in fp32 outside autocast, as the reference
-            code does. Off by default: under autocast the map is computed in
-            the autocast dtype, which is cheaper.
+            code does. Off by default: under autocast the encoder pass runs
+            in the autocast dtype, which is cheaper (the cosine and the
+            softmax are fp32 either way).
         seed: base seed of the per-image order noise.
         compile: ``torch.compile`` every encoder and decoder block in place
             (``nn.Module.compile``: parameter names and checkpoints are

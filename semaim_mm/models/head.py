@@ -1,6 +1,7 @@
 """SemAIM's prediction head: LayerNorm + MLP to the target space, and the loss."""
 from typing import Optional
 
+import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
@@ -48,5 +49,13 @@ class SemAIMHead(BaseModule):
 
     def loss(self, pred: Tensor, target: Tensor) -> Tensor:
         """Mean loss over all patches; pred and target (B, N, target_dim) in
-        the same patch order."""
-        return self.loss_module(pred, target.to(pred.dtype))
+        the same patch order.
+
+        Taken in at least fp32 with autocast disabled, against the targets
+        as they come (fp32 RGB targets are never rounded to the autocast
+        dtype of the prediction).
+        """
+        dtype = torch.promote_types(
+            torch.promote_types(pred.dtype, target.dtype), torch.float32)
+        with torch.autocast(pred.device.type, enabled=False):
+            return self.loss_module(pred.to(dtype), target.to(dtype))

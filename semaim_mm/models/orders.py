@@ -72,9 +72,10 @@ def similarity_map(tokens: Tensor, anchor: str = 'cls',
     semantic orders). Student and teachers both call this.
 
     Args:
-        tokens: (B, 1+N, D), CLS first. Cast to fp32; the cosine itself
-            runs in the autocast dtype when autocast is on (callers that
-            want fp32 disable autocast around the call).
+        tokens: (B, 1+N, D), CLS first, in any dtype. The cosine and the
+            normalisation always run in fp32 with autocast disabled: in
+            bf16, cosines near 1 fall on steps of about 0.004 and the ties
+            at the argmax would go to the first patch in raster order.
         anchor: ``'cls'`` (the CLS token) or ``'gap'`` (mean patch token).
         norm: ``'softmax'`` or ``'minmax'``.
     """
@@ -83,15 +84,17 @@ def similarity_map(tokens: Tensor, anchor: str = 'cls',
     if norm not in SIMILARITY_NORMS:
         raise ValueError(f'similarity_norm must be one of {SIMILARITY_NORMS}'
                          f', got {norm!r}')
-    tokens = tokens.float()
-    center = tokens[:, 1:].mean(dim=1) if anchor == 'gap' else tokens[:, 0]
-    cos = torch.einsum('bd,bnd->bn', F.normalize(center, dim=-1),
-                       F.normalize(tokens[:, 1:], dim=-1))
-    if norm == 'softmax':
-        return cos.softmax(dim=-1)
-    lo = cos.min(dim=1, keepdim=True).values
-    hi = cos.max(dim=1, keepdim=True).values
-    return (cos - lo) / (hi - lo + 1e-6)
+    with torch.autocast(tokens.device.type, enabled=False):
+        tokens = tokens.float()
+        center = (tokens[:, 1:].mean(dim=1)
+                  if anchor == 'gap' else tokens[:, 0])
+        cos = torch.einsum('bd,bnd->bn', F.normalize(center, dim=-1),
+                           F.normalize(tokens[:, 1:], dim=-1))
+        if norm == 'softmax':
+            return cos.softmax(dim=-1)
+        lo = cos.min(dim=1, keepdim=True).values
+        hi = cos.max(dim=1, keepdim=True).values
+        return (cos - lo) / (hi - lo + 1e-6)
 
 
 def grid_coords(grid: Tuple[int, int], device=None) -> Tuple[Tensor, Tensor]:
@@ -111,7 +114,13 @@ def draw_noise(seeds: Sequence[int], num_patches: int,
             int(s) % (2**63)))
         for s in seeds
     ]
-    return torch.stack(rows).to(device)
+    noise = torch.stack(rows)
+    device = torch.device(device) if device is not None else noise.device
+    if device.type == 'cuda':
+        # from pinned memory the copy is asynchronous: the host goes on
+        # queueing the step instead of waiting for the copy
+        return noise.pin_memory().to(device, non_blocking=True)
+    return noise.to(device)
 
 
 class BaseOrder(metaclass=ABCMeta):

@@ -65,16 +65,19 @@ class RGBTargetGenerator(BaseModule):
 
     @torch.no_grad()
     def forward(self, imgs: Tensor) -> Tensor:
-        """(B, C, H, W) normalised images -> (B, N, P*P*C) targets (>= fp32)."""
-        # Targets are computed in at least fp32, whatever the autocast dtype.
+        """(B, C, H, W) normalised images -> (B, N, P*P*C) targets, fp32
+        (fp64 for fp64 images), computed with autocast disabled: under
+        autocast the blur would otherwise run in the autocast dtype."""
         x = imgs.float() if imgs.dtype in (torch.float16,
                                            torch.bfloat16) else imgs
-        if self.kernel is not None:
-            x = F.conv2d(x, self.kernel.to(x.dtype), padding=self.kernel.shape[-1] // 2,
-                         groups=self.in_channels)
-        target = patchify(x, self.patch_size)
-        if self.norm_pix:
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1.e-6)**.5
+        with torch.autocast(x.device.type, enabled=False):
+            if self.kernel is not None:
+                x = F.conv2d(x, self.kernel.to(x.dtype),
+                             padding=self.kernel.shape[-1] // 2,
+                             groups=self.in_channels)
+            target = patchify(x, self.patch_size)
+            if self.norm_pix:
+                mean = target.mean(dim=-1, keepdim=True)
+                var = target.var(dim=-1, keepdim=True)
+                target = (target - mean) / (var + 1.e-6)**.5
         return target

@@ -125,6 +125,13 @@ def _worker(rank, world, port, out_file):
         gf, gl = gather_features(f, f[:, 0].long(),
                                  torch.arange(rank, 11, world))
         assert gf[:, 0].tolist() == list(range(11))
+        # gathered on rank 0 only: the other ranks hold no copy
+        only = gather_features(f, f[:, 0].long(),
+                               torch.arange(rank, 11, world), dst=0)
+        if rank == 0:
+            assert only[0][:, 0].tolist() == list(range(11))
+        else:
+            assert only is None
         if rank == 0:
             torch.save(res, out_file)
     finally:
@@ -171,3 +178,18 @@ def test_knn_eval_hook_logs_accuracies():
     runner.iter = 2  # not a multiple of the interval: nothing
     hook.after_train_iter(runner, 0)
     assert hook.last == {}
+
+
+def test_bank_of_one_class_warns():
+    from semaim_mm.evaluation import KNNBankWarning
+    bank = TinySet(12, 1)
+    bank.labels.zero_()
+    with pytest.warns(KNNBankWarning, match='one class only'):
+        run_knn(tiny_model(), bank, TinySet(5, 2), ks=(1, ), batch_size=8)
+
+
+def test_k_above_the_bank_fails_before_any_feature(monkeypatch):
+    import semaim_mm.evaluation.knn as knn
+    monkeypatch.setattr(knn, 'extract_features', lambda *a, **k: 1 / 0)
+    with pytest.raises(ValueError, match='k=50 exceeds the bank size 20'):
+        run_knn(tiny_model(), TinySet(20, 1), TinySet(5, 2), ks=(10, 50))

@@ -39,6 +39,17 @@ def test_knn_eval_tool(config, ckpt, tmp_path, capsys):
     assert 'knn/top1_k5' in capsys.readouterr().out
 
 
+def test_k_above_the_bank_is_a_preflight_error(ckpt, monkeypatch):
+    """--ks 10 50 with a bank of 20: one error before the model is built
+    or any feature extracted."""
+    import knn_eval
+    from semaim_mm.preflight import PreflightError
+    monkeypatch.setattr(knn_eval, 'build_model', lambda *a: 1 / 0)
+    with pytest.raises(PreflightError, match='k=50 exceeds the bank size 20'):
+        knn_eval.main([PRETRAIN, ckpt, '--bank-size', '20', '--ks', '10',
+                       '50'])
+
+
 def test_knn_settings_from_pretrain_config():
     import knn_eval
     s = knn_eval.knn_settings(Config.fromfile(PRETRAIN))

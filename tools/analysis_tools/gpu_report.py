@@ -1,6 +1,7 @@
 """Summarise a ``gpu_check.sh`` output folder as Markdown for
-``docs/benchmarks.md``: one table per benchmark JSON, the GPU goals each
-marked met or missed, and the training run's wall time.
+``docs/benchmarks.md``: every step's outcome (``steps.tsv``), one table per
+benchmark JSON, the GPU goals each marked met or missed, the SDPA kernels,
+fp32 vs bf16, k-NN and the training run's wall time.
 
     python tools/analysis_tools/gpu_report.py work_dirs/gpu_check > summary.md
 """
@@ -69,6 +70,52 @@ def goal_lines(runs: dict) -> List[str]:
     return lines + ['']
 
 
+def step_lines(folder: str) -> List[str]:
+    """The steps table: ok / failed / skipped, seconds, log."""
+    path = osp.join(folder, 'steps.tsv')
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        rows = [line.rstrip('\n').split('\t') for line in f][1:]
+    lines = ['| step | status | s | log |', '|---|---|---|---|']
+    lines += [f'| {" | ".join(r)} |' for r in rows if len(r) == 4]
+    return lines + ['']
+
+
+def _load(folder: str, name: str) -> Optional[dict]:
+    path = osp.join(folder, f'{name}.json')
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def probe_lines(folder: str) -> List[str]:
+    """SDPA kernels, fp32 vs bf16 and k-NN, where those steps ran."""
+    lines = []
+    sdpa = _load(folder, 'sdpa')
+    if sdpa:
+        usable = [k for k, v in sdpa['backends_available'].items() if v]
+        lines.append(f'- SDPA on {sdpa["device"]}: usable '
+                     f'{", ".join(usable) or "none"}; the fast path '
+                     'launched '
+                     f'{", ".join(sdpa["fast_path_kernels"]) or "no fused"}'
+                     ' kernels')
+    prec = _load(folder, 'precision')
+    if prec:
+        lines.append(
+            f'- fp32 vs bf16 ({prec["device"]}, batch {prec["batch"]}): '
+            f'loss {prec["loss_fp32"]:.5f} vs {prec["loss_bf16"]:.5f} '
+            f'(rel. diff {prec["loss_rel_diff"]:.2e}), similarity map max '
+            f'|diff| {prec["sim_max_abs_diff"]:.2e}, order centres equal '
+            f'{prec["centers_equal"]:.0%}')
+    knn = _load(folder, 'knn')
+    if knn:
+        lines.append('- k-NN (tiny checkpoint): ' + ', '.join(
+            f'{k}={v:.2f}' for k, v in knn.items()))
+    return lines + [''] if lines else []
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('folder')
@@ -79,10 +126,11 @@ def main() -> None:
             data = json.load(f)
         if 'results' in data:
             runs[osp.splitext(osp.basename(path))[0]] = data
-    lines = ['## GPU check', '']
+    lines = ['## GPU check', ''] + step_lines(args.folder)
     for name, run in runs.items():
         lines += bench_table(name, run)
     lines += goal_lines(runs)
+    lines += probe_lines(args.folder)
     train = osp.join(args.folder, 'train.json')
     if osp.exists(train):
         with open(train) as f:

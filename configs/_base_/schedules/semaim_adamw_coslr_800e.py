@@ -1,6 +1,7 @@
 # SemAIM pre-training schedule (paper appendix / reference code): AdamW
 # (0.9, 0.95), wd 0.05, base lr 2e-4 x batch / 256, 30 warm-up epochs, cosine
-# to 800 epochs, grad clip 3.0, AMP. The total batch is 2048 (32 GPUs x 64).
+# to 800 epochs, grad clip 3.0, AMP. The total batch is 2048 (32 GPUs x 64:
+# 4 nodes x 8, see configs/pretrain/semaim_vitb_800e.py).
 # AMP in bf16 (Ampere / Hopper): fp16's range is what makes MAE-family
 # pre-training overflow at scale, and bf16 needs no loss scaling (a fixed
 # scale of 1 keeps the wrapper's skip of non-finite steps). fp16 with loss
