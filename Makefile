@@ -15,8 +15,10 @@ install:
 demo: install
 	$(PY) tools/demo.py
 
+# The validation grids (--tune) first: the final rows take their winners.
 # e.g. make reproduce REPRODUCE_ARGS="--only semantic,scratch --seeds 0"
 reproduce: install
+	$(PY) tools/reproduce.py configs/reproduce/fashion_mnist.py --tune
 	$(PY) tools/reproduce.py configs/reproduce/fashion_mnist.py $(REPRODUCE_ARGS)
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.

@@ -72,11 +72,6 @@ _KNN = {'knn.bank_dataset.serialize_data': False,
 # Final cells: the reported split. Tuning stages keep the configs' 'val'.
 _TEST = {'val_dataloader.dataset.split': 'test'}
 _KNN_TEST = {'knn.query_dataset.split': 'test'}
-# mmdet's CocoMetric with an ann_file scores every image of that file; the
-# subset metric scores the canvases the loader evaluated.
-_DET = dict(_VAL, **{'val_evaluator.type': 'EvaluatedImagesCocoMetric',
-                     'custom_imports.imports': [
-                         'semaim_mm.det', 'semaim_mm.reproduce.coco_subset']})
 
 pretrain = dict(images=PRETRAIN_IMAGES, overrides={})
 
@@ -97,7 +92,7 @@ columns = dict(
                 test_overrides=_TEST),
     det=dict(title='Mask R-CNN', config=DET, iters=DET_ITERS, scale=100,
              metrics=dict(box_ap='coco/bbox_mAP', mask_ap='coco/segm_mAP'),
-             overrides=_DET,
+             overrides=_VAL,
              tune_overrides={'val_dataloader.dataset.indices': MOSAIC_TUNE},
              test_overrides={
                  'val_dataloader.dataset.indices': MOSAIC_REPORT}),

@@ -7,6 +7,8 @@
   ``MODELS``.
 * :class:`SemAIMLayerDecayOptimizerConstructor`: layer-wise lr decay,
   registered in mmdet's ``OPTIM_WRAPPER_CONSTRUCTORS``.
+* :class:`EvaluatedImagesCocoMetric`: COCO AP over the images a loader
+  evaluated (a subset of the annotation file), in mmdet's ``METRICS``.
 
 On a machine with a GPU, importing it checks that mmcv has CUDA ops
 (:func:`check_mmcv_cuda_ops`): the configs import it while they load, so a
@@ -16,11 +18,13 @@ import semaim_mm  # noqa: F401  (compat shims)
 
 from .backbone import DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet, is_new_key
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor
+from .metrics import EvaluatedImagesCocoMetric
 from .mmcv_ops import check_mmcv_cuda_ops
 
 check_mmcv_cuda_ops()
 
 __all__ = [
     'SemAIMViTDet', 'SemAIMLayerDecayOptimizerConstructor',
+    'EvaluatedImagesCocoMetric',
     'NEW_KEY_PATTERNS', 'DROPPED_KEYS', 'is_new_key', 'check_mmcv_cuda_ops'
 ]

@@ -9,8 +9,7 @@ import torch
 pytest.importorskip('mmdet')
 from mmdet.evaluation import CocoMetric  # noqa: E402
 
-from semaim_mm.reproduce.coco_subset import \
-    EvaluatedImagesCocoMetric  # noqa: E402
+from semaim_mm.det import EvaluatedImagesCocoMetric  # noqa: E402
 
 BOX = [10.0, 10.0, 30.0, 40.0]  # x, y, w, h
 

@@ -2,10 +2,9 @@
 
 mmdet's ``CocoMetric`` with an ``ann_file`` scores every image of that file:
 when the loader evaluates a subset (``dataset.indices``), the images left out
-count as missed detections. The reproduction matrix evaluates halves of the
-mosaic validation canvases (tuning part, reported part), so its detection
-columns use this metric. Imported by those stages' ``custom_imports`` only
-(it imports mmdet).
+count as missed detections. The tiny mosaic detection config evaluates a
+subset of the validation canvases, and the reproduction matrix halves of
+them (tuning part, reported part), so both use this metric.
 """
 from typing import Dict
 
