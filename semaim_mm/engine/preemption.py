@@ -82,6 +82,7 @@ class PreemptionHook(Hook):
         if not signum:
             return
         path = self._save(runner)
+        self.after_train(runner)
         name = signal.Signals(signum).name
         print_log(f'{name}: saved iteration {runner.iter + 1} of '
                   f'{runner.max_iters} to {path}; exiting with status '

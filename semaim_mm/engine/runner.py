@@ -28,7 +28,9 @@ def fit_converted_windows(schedulers, epoch_length: int,
     0.05 epochs on a 1-iteration epoch would be 0: mmengine refuses it),
     and the sentences saying what changed. ``total``: the run's
     iterations."""
-    items = [copy.deepcopy(s) for s in schedulers]
+    # built schedulers (a resume passes them again) stay the same objects
+    items = [copy.deepcopy(s) if isinstance(s, dict) else s
+             for s in schedulers]
     converted = [s for s in items if isinstance(s, dict) and
                  s.get('by_epoch', True) and s.get('convert_to_iter_based')
                  and isinstance(s.get('end'), (int, float))]
