@@ -211,7 +211,11 @@ def main() -> None:
         took_over = lock.acquire()
         if took_over:
             print_log(took_over, logger='current', level=30)
-    choose_resume(cfg, args)
+    try:
+        choose_resume(cfg, args)
+    except BaseException:
+        lock.release()  # nothing was built; free the work dir at once
+        raise
     keep_freed_memory()  # CPU steps reuse freed tensor memory (no faults)
     build_runner(cfg).train()
 

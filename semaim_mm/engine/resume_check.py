@@ -1,15 +1,16 @@
-"""Refuse a resume whose settings differ from the run that wrote the
-checkpoint.
+"""Refuse a resume whose model or optimizer settings differ from the run
+that wrote the checkpoint.
 
-mmengine restores the optimizer (its learning rates included), the
-parameter schedulers (their milestones included) and the weights from the
-checkpoint, over whatever the new config says: a changed ``lr`` is
-silently ignored, a longer ``max_iters`` runs its extra iterations at the
-old schedule's ``eta_min``, and a changed width ends in ``size mismatch``
-lines and a traceback inside the optimizer. :func:`check_resume_config`
-compares the checkpoint's saved config (``meta['cfg']``, which mmengine
-writes into every checkpoint) with the new one before anything is built,
-and refuses naming the changed keys.
+mmengine restores the weights and the optimizer state (its learning rates,
+betas and weight decay included) from the checkpoint over whatever the new
+config says: a changed ``lr`` is silently ignored, and a changed width ends
+in ``size mismatch`` lines and a traceback inside the optimizer.
+:func:`check_resume_config` compares the checkpoint's saved config
+(``meta['cfg']``, which mmengine writes into every checkpoint) with the new
+one before anything is built, and refuses naming the changed keys. A changed
+schedule or run length is applied instead (the tools' Runner rebuilds the
+config's ``param_scheduler`` at the resumed iteration: ``SemAIMRunner.resume``);
+the loop, hooks and data settings are the config's anyway.
 """
 from typing import Any, Dict, List, Optional
 
@@ -18,8 +19,9 @@ from mmengine.config import Config
 
 from .options import ConfigError
 
-# What a resumed run takes from the checkpoint rather than the config.
-RESUMED = ('model', 'optim_wrapper', 'param_scheduler', 'train_cfg',
+# What a resumed run takes from the checkpoint rather than the config
+# (the batch size: the data position is counted in batches).
+RESUMED = ('model', 'optim_wrapper.optimizer', 'optim_wrapper.paramwise_cfg',
            'train_dataloader.batch_size')
 # Below these, a difference does not matter to a resumed run.
 IGNORED = ('init_cfg', )
@@ -82,8 +84,9 @@ def changed_settings(old: dict, new: dict) -> List[str]:
 
 def check_resume_config(cfg: Config, checkpoint: str) -> None:
     """Raise :class:`ConfigError` when ``cfg`` changes what resuming from
-    ``checkpoint`` restores (model, optimizer, schedule, loop, batch
-    size); checkpoints without a saved config are not checked."""
+    ``checkpoint`` restores (the model, the optimizer's settings and
+    parameter groups, the batch size); checkpoints without a saved config
+    are not checked."""
     old = saved_config(checkpoint)
     if old is None:
         return
@@ -94,7 +97,7 @@ def check_resume_config(cfg: Config, checkpoint: str) -> None:
         f'; and {len(changes) - 6} more' if len(changes) > 6 else '')
     raise ConfigError(
         f'--resume from {checkpoint}: the config differs from the run that '
-        f'saved it ({shown}). A resumed run restores the weights, optimizer '
-        'and schedule of the checkpoint, so these changes would not take '
+        f'saved it ({shown}). A resumed run restores the weights and the '
+        'optimizer state of the checkpoint, so these changes cannot take '
         'effect. Resume with the original settings, or start a new run from '
         f'its weights: --cfg-options load_from={checkpoint} (no --resume).')

@@ -9,7 +9,7 @@ import os.path as osp
 
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import EpochBasedTrainLoop, Runner
 
 from .preemption import PreemptionHook
 from .run_report import InputSizeCheckHook, QuietLogFilter, RunReportHook
@@ -62,6 +62,30 @@ def fit_converted_windows(schedulers, epoch_length: int,
     return items, changed + notes
 
 
+# A scheduler's progress; every other attribute is its configured shape.
+_PROGRESS = ('optimizer', 'last_step', '_global_step', 'base_values',
+             '_last_value', '_get_lr_called_within_step', 'verbose')
+
+
+def schedule_shape(schedulers) -> list:
+    """(type, configured attributes) of each built parameter scheduler."""
+    if not isinstance(schedulers, (list, tuple)):
+        return []
+    return [(type(s).__name__, {k: v for k, v in vars(s).items()
+                                if k not in _PROGRESS}) for s in schedulers]
+
+
+def shape_changes(old: list, new: list) -> list:
+    """'Type key a->b' for each configured attribute that differs."""
+    if len(old) != len(new):
+        return [f'{len(old)} schedulers -> {len(new)}']
+    out = []
+    for (name, a), (_, b) in zip(old, new):
+        out += [f'{name} {k} {a.get(k)}->{b.get(k)}' for k in b
+                if a.get(k) != b.get(k)]
+    return out
+
+
 @RUNNERS.register_module()
 class SemAIMRunner(Runner):
     """``mmengine.runner.Runner`` plus :mod:`semaim_mm.engine.run_report`:
@@ -97,10 +121,52 @@ class SemAIMRunner(Runner):
             scheduler, changed = fit_converted_windows(
                 scheduler, len(self.train_dataloader), self.max_iters)
             if changed:
-                print_log(f'param_scheduler with {len(self.train_dataloader)}'
-                          f' iterations per epoch: {"; ".join(changed)}',
-                          logger='current')
+                n = len(self.train_dataloader)
+                print_log(f'param_scheduler with {n} iteration'
+                          f'{"s" if n != 1 else ""} per epoch: '
+                          f'{"; ".join(changed)}', logger='current')
         return super()._build_param_scheduler(scheduler, optim_wrapper)
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """mmengine's resume, except that the config's ``param_scheduler``
+        wins over the checkpoint's when they differ (a longer or shorter
+        run: ``train_cfg.max_iters`` rescales it): the config's schedulers
+        are rebuilt and stepped to the resumed iteration, so the run
+        continues on the schedule a fresh run of this config would be on.
+        Said in one line."""
+        configured = schedule_shape(self.param_schedulers)
+        super().resume(filename, *args, **kwargs)
+        changes = shape_changes(schedule_shape(self.param_schedulers),
+                                configured)
+        if configured and changes:
+            self._restart_schedule()
+            print_log(
+                f'Resumed at iteration {self.iter} with the config\'s '
+                f'param_scheduler, not the checkpoint\'s ({"; ".join(changes)}'
+                f'): replayed to iteration {self.iter}, lr '
+                f'{self.optim_wrapper.param_groups[0]["lr"]:.4g}.',
+                logger='current')
+
+    def _restart_schedule(self) -> None:
+        """Build the config's schedulers on the resumed optimizer and step
+        them as ``ParamSchedulerHook`` would have up to this iteration."""
+        names = {s.param_name for s in self.param_schedulers}
+        for group in self.optim_wrapper.param_groups:
+            for name in names:
+                group[name] = group.get(f'initial_{name}', group[name])
+        fresh = self._build_param_scheduler(self.cfg.param_scheduler,
+                                            self.optim_wrapper)
+        per_epoch = len(self.train_dataloader)
+        epochs = isinstance(self.train_loop, EpochBasedTrainLoop)
+        for i in range(self.iter):
+            for s in fresh:
+                if not s.by_epoch:
+                    s.step()
+            if epochs and (i + 1) % per_epoch == 0:
+                for s in fresh:
+                    if s.by_epoch:
+                        s.step()
+        self.param_schedulers = fresh
 
     def build_logger(self, log_level='INFO', log_file=None, **kwargs):
         logger = super().build_logger(log_level, log_file, **kwargs)
