@@ -32,6 +32,10 @@ def missing_checkpoint_message(source: str, path: Optional[str]) -> str:
             f'{"," if random else ""}{random}')
 
 
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
+    """A checkpoint holds objects that only unsafe loading would build."""
+
+
 def read_checkpoint(path: str, trusted: bool = False,
                     source: str = 'checkpoint') -> Dict[str, Any]:
     """The top-level dict of a ``torch.save`` file, read ``weights_only``
@@ -56,10 +60,11 @@ def read_checkpoint(path: str, trusted: bool = False,
         if trusted or 'Unsupported global' not in why:
             raise ValueError(f'{source}={path!r} is not a readable torch '
                              f'checkpoint ({why})') from None
-        raise ValueError(
+        raise UnsafeCheckpointError(
             f'{source}={path!r} holds objects that cannot be loaded without '
-            f'running code ({why}); if the file is trusted, run once with '
-            'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1') from None
+            f'running code (Weights only load refused them: {why}); if the '
+            'file is trusted, run once with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1'
+        ) from None
     except (EOFError, IndexError, RuntimeError, KeyError) as e:
         raise ValueError(f'{source}={path!r} is not a readable torch '
                          f'checkpoint ({type(e).__name__}: {e})') from None
