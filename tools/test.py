@@ -46,7 +46,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    check_launcher(args.launcher)
+    if not args.preflight_only:  # run once outside the launcher
+        check_launcher(args.launcher)
     cfg = load_config(args.config)
     check_options(cfg, args.cfg_options)
     cfg.launcher = args.launcher

@@ -6,7 +6,7 @@ imported first so its modules and version shims are in place. Before anything
 is built: the launcher's environment, the config file and every
 ``--cfg-options`` key, the pre-flight (data, annotations, checkpoint, AMP
 device), the work dir (writable; one run per work dir, a lock) and the resume
-checkpoint (complete; the config unchanged since it was saved). User
+checkpoint (complete; the same model and optimizer settings). User
 mistakes end in one ``error: ...`` line and exit status 1; a preempted run
 (SIGTERM / SIGUSR1) saves its iteration and exits with status 75
 (``semaim_mm.engine.PREEMPTED_EXIT``).
@@ -193,7 +193,8 @@ def choose_resume(cfg: Config, args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    check_launcher(args.launcher)
+    if not args.preflight_only:  # run once outside the launcher
+        check_launcher(args.launcher)
     cfg = load_config(args.config)
     check_options(cfg, args.cfg_options)
     cfg = merge_args(cfg, args)

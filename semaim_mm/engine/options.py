@@ -164,8 +164,6 @@ def _reader(cfg: dict, parts: List[str]) -> Optional[Callable]:
     if 'type' in node:
         key = next((p for p in reversed(parts) if not p.isdigit()), '')
         registry = KEY_REGISTRY.get(key) or SECTION_REGISTRY.get(top)
-        if registry is None and len(parts) > 1:
-            registry = SECTION_REGISTRY.get(top)
         scope = cfg.get('default_scope') or 'mmengine'
         return _registered(registry, node['type'], scope) if registry \
             else None
@@ -183,6 +181,7 @@ def _reader(cfg: dict, parts: List[str]) -> Optional[Callable]:
 
 
 def _allowed_extra(parts: List[str]) -> Tuple[str, ...]:
+    """Keys mmengine takes out of the dict at ``parts`` before building."""
     if len(parts) == 1 and parts[0].endswith('_dataloader'):
         return DATALOADER_EXTRA
     if parts == ['train_cfg']:
@@ -238,7 +237,13 @@ def check_options(cfg: Config, options: Optional[Dict[str, Any]],
     itself reads."""
     if not options:
         return
-    plain = cfg.to_dict()
+    # a section's new type (train_cfg.type=IterBasedTrainLoop) decides
+    # which arguments its other keys may name
+    types = {k: v for k, v in options.items() if k.endswith('.type')}
+    probe = Config(cfg.to_dict())
+    if types:
+        probe.merge_from_dict(types)
+    plain = probe.to_dict()
     top_level = runner_keys() + tuple(extra_keys)
     for key in options:
         why = unknown_option(plain, key, top_level)

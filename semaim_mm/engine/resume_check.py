@@ -8,9 +8,9 @@ in ``size mismatch`` lines and a traceback inside the optimizer.
 :func:`check_resume_config` compares the checkpoint's saved config
 (``meta['cfg']``, which mmengine writes into every checkpoint) with the new
 one before anything is built, and refuses naming the changed keys. A changed
-schedule or run length is applied instead (the tools' Runner rebuilds the
-config's ``param_scheduler`` at the resumed iteration: ``SemAIMRunner.resume``);
-the loop, hooks and data settings are the config's anyway.
+schedule or run length is applied instead (``SemAIMRunner.resume`` rebuilds
+the config's ``param_scheduler`` at the resumed iteration); the loop, hooks
+and data settings are the config's anyway.
 """
 from typing import Any, Dict, List, Optional
 
