@@ -65,6 +65,11 @@ class PreemptionHook(Hook):
                 return
 
     def after_train(self, runner) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Put back the handlers :meth:`before_train` replaced (also called
+        by the tools' Runner when training ends in an exception)."""
         for num, handler in self._previous.items():
             signal.signal(num, handler)
         self._previous.clear()
@@ -82,7 +87,7 @@ class PreemptionHook(Hook):
         if not signum:
             return
         path = self._save(runner)
-        self.after_train(runner)
+        self.restore()
         name = signal.Signals(signum).name
         print_log(f'{name}: saved iteration {runner.iter + 1} of '
                   f'{runner.max_iters} to {path}; exiting with status '

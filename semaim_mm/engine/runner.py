@@ -102,6 +102,14 @@ class SemAIMRunner(Runner):
         if not any(isinstance(h, PreemptionHook) for h in self.hooks):
             self.register_hook(PreemptionHook())
 
+    def train(self):
+        try:
+            return super().train()
+        finally:  # an in-process caller keeps its own signal handlers
+            for hook in self.hooks:
+                if isinstance(hook, PreemptionHook):
+                    hook.restore()
+
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         """mmengine's, except that ``persistent_workers`` is dropped when

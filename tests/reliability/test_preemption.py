@@ -76,6 +76,21 @@ def test_handlers_are_restored_after_training(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is old
 
 
+def test_handlers_are_restored_when_training_fails(tmp_path):
+    from semaim_mm.engine import SemAIMRunner
+    old = signal.getsignal(signal.SIGTERM)
+
+    class Fail(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            raise RuntimeError('boom')
+
+    runner = make_runner(tmp_path / 'w', {}, iters=2, extra_hooks=[Fail()],
+                         runner_cls=SemAIMRunner)
+    with pytest.raises(RuntimeError, match='boom'):
+        runner.train()
+    assert signal.getsignal(signal.SIGTERM) is old
+
+
 def test_unknown_signal_name():
     with pytest.raises(ValueError, match='SIGTREM'):
         PreemptionHook(signals=['SIGTREM'])
