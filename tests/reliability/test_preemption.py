@@ -111,7 +111,7 @@ def train(work_dir, *extra):
 def test_sigterm_real_run_then_resume_or_start_matches(tmp_path):
     """tools/train.py, workers 0: SIGTERM at iteration 3, exit 75 with one
     line, ``--resume-or-start`` ends with the uninterrupted weights
-    (about 45 s on 2 cores: three runs)."""
+    (35 s measured on the shared 2-core host: three runs)."""
     ref, run = tmp_path / 'ref', tmp_path / 'run'
     subprocess.run(train(ref), cwd=ROOT, env=env(), check=True,
                    capture_output=True, timeout=600)
