@@ -13,6 +13,7 @@ checkpoint kinds are accepted, and whether AMP needs a GPU. The evaluation
 pipelines are switched to ``SafeLoadImageFromFile(on_error='raise')``, so a
 truncated image is an error naming the file.
 """
+import os
 import os.path as osp
 import sys
 import warnings
@@ -21,10 +22,12 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 from .datasets.checks import (DataCheckError, check_checkpoint_cfg,
                               check_dataset_cfg)
 from .datasets.safe_loading import BadImageError, SafeLoadImageFromFile
-from .engine import (CheckpointCheckError, InputSizeError, NonFiniteLossError,
-                     NothingToResumeError, WorkDirBusyError, checkpoint_kind,
+from .engine import (CheckpointCheckError, CheckpointSaveError,
+                     InputSizeError, NonFiniteLossError, NothingToResumeError,
+                     WorkDirBusyError, WorkDirError, checkpoint_kind,
                      checkpoint_problem)
 from .engine.checkpoint import kind_mismatch
+from .engine.options import ConfigError
 
 TOOLS = ('train', 'test', 'knn', 'visualize', 'demo')
 ENCODER_KINDS = ('semaim', 'reference', 'backbone', 'classifier')
@@ -53,7 +56,23 @@ class PreflightError(ValueError):
 
 USER_ERRORS = (PreflightError, DataCheckError, CheckpointCheckError,
                NothingToResumeError, WorkDirBusyError, InputSizeError,
-               BadImageError, NonFiniteLossError)
+               BadImageError, NonFiniteLossError, ConfigError,
+               CheckpointSaveError, WorkDirError)
+
+# What each --launcher needs from the process environment, and who sets it.
+LAUNCHER_ENV = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'torchrun sets them: tools/dist_train.sh CONFIG NUM_GPUS, '
+                'or torchrun --nproc_per_node N tools/train.py CONFIG '
+                '--launcher pytorch'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'run it as a Slurm job step: tools/slurm_train.sh PARTITION '
+              'JOB CONFIG WORK_DIR (srun ... --launcher slurm)'),
+    'mpi': (('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
+             'OMPI_COMM_WORLD_LOCAL_RANK'),
+            'start it with mpirun -np N python tools/train.py CONFIG '
+            '--launcher mpi'),
+}
 
 
 def one_line(error: BaseException) -> str:
@@ -86,6 +105,21 @@ def add_preflight_arguments(parser, checks: str, launcher: str) -> None:
         '--preflight-only', action='store_true',
         help=f'run the checks ({checks}) and exit; {launcher} runs this '
         'first')
+
+
+def check_launcher(launcher: str) -> None:
+    """``--launcher`` needs the environment its launcher sets; without it
+    mmengine fails deep inside ``init_dist`` (or waits for ranks that never
+    come). Checked before anything is built or created."""
+    if launcher not in LAUNCHER_ENV:
+        return
+    names, fix = LAUNCHER_ENV[launcher]
+    missing = [n for n in names if n not in os.environ]
+    if missing:
+        raise PreflightError(
+            f'--launcher {launcher} outside its launcher: '
+            f'{", ".join(missing)} not set; {fix}. For one process, leave '
+            '--launcher out.')
 
 
 def model_checkpoint_kind(cfg) -> Optional[Tuple[str, str]]:

@@ -1,18 +1,21 @@
 """Evaluate a checkpoint with any mmpretrain / mmdet / mmseg config of this
 project (mmengine Runner); prints the config's metrics.
 
-The pre-flight (test data, annotations, checkpoint kind) runs first; user
-mistakes end in one ``error: ...`` line and exit status 1.
+The launcher's environment, the config file and its ``--cfg-options`` keys,
+then the pre-flight (test data, annotations, checkpoint kind) are checked
+first; user mistakes end in one ``error: ...`` line and exit status 1.
 """
 import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import semaim_mm  # noqa: F401  (registers modules, applies compat shims)
 from semaim_mm.engine import build_runner
-from semaim_mm.preflight import add_preflight_arguments, preflight, run_tool
+from semaim_mm.engine.options import check_options, load_config
+from semaim_mm.preflight import (add_preflight_arguments, check_launcher,
+                                 preflight, run_tool)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +46,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    if not args.preflight_only:  # run once outside the launcher
+        check_launcher(args.launcher)
+    cfg = load_config(args.config)
+    check_options(cfg, args.cfg_options)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -3,9 +3,13 @@ Runner).
 
 The registry scope comes from the config's ``default_scope``; ``semaim_mm`` is
 imported first so its modules and version shims are in place. Before anything
-is built: the pre-flight (data, annotations, checkpoint, AMP device), then the
-work-dir lock (one run per work dir) and the resume checkpoint. User mistakes
-end in one ``error: ...`` line and exit status 1.
+is built: the launcher's environment, the config file and every
+``--cfg-options`` key, the pre-flight (data, annotations, checkpoint, AMP
+device), the work dir (writable; one run per work dir, a lock) and the resume
+checkpoint (complete; the same model and optimizer settings). User
+mistakes end in one ``error: ...`` line and exit status 1; a preempted run
+(SIGTERM / SIGUSR1) saves its iteration and exits with status 75
+(``semaim_mm.engine.PREEMPTED_EXIT``).
 """
 import argparse
 import os
@@ -19,9 +23,11 @@ from semaim_mm.cpu_malloc import keep_freed_memory
 from semaim_mm.engine import (WorkDirLock, build_runner,
                               find_complete_checkpoint, launch_rank,
                               resume_checkpoint)
+from semaim_mm.engine.options import check_options, load_config
+from semaim_mm.engine.resume_check import check_resume_config
 from semaim_mm.engine.schedule import rescale
 from semaim_mm.preflight import (PreflightError, add_preflight_arguments,
-                                 preflight, run_tool)
+                                 check_launcher, preflight, run_tool)
 
 AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
@@ -120,8 +126,9 @@ def set_vis_backends(cfg: Config, args: argparse.Namespace) -> None:
 
 
 def set_schedule(cfg: Config, args: argparse.Namespace, old: dict) -> None:
-    """A changed max_iters / max_epochs rescales the schedule's milestones,
-    unless --cfg-options sets param_scheduler too."""
+    """A changed max_iters / max_epochs rescales the schedule's milestones
+    (a warm-up keeps two iterations), unless --cfg-options sets
+    param_scheduler too."""
     options = args.cfg_options or {}
     if any(k.startswith('param_scheduler') for k in options):
         return
@@ -180,17 +187,24 @@ def choose_resume(cfg: Config, args: argparse.Namespace) -> None:
                       f'{osp.abspath(cfg.work_dir)}; starting from scratch.',
                       logger='current')
         cfg.load_from, cfg.resume = found, found is not None
+    if cfg.resume and cfg.load_from:
+        check_resume_config(cfg, cfg.load_from)
 
 
 def main() -> None:
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    if not args.preflight_only:  # run once outside the launcher
+        check_launcher(args.launcher)
+    cfg = load_config(args.config)
+    check_options(cfg, args.cfg_options)
+    cfg = merge_args(cfg, args)
     preflight(cfg, tool='train', strict=args.strict_data)
     if args.resume == 'auto' and not osp.isdir(cfg.work_dir):
         resume_checkpoint(cfg.work_dir)  # a typo: fail before creating it
     lock = WorkDirLock(cfg.work_dir)
     if args.preflight_only:
         if os.environ.get('NODE_RANK', '0') == '0':  # other nodes start later
+            lock.check_usable()
             lock.check()
         choose_resume(cfg, args)
         return
@@ -198,7 +212,11 @@ def main() -> None:
         took_over = lock.acquire()
         if took_over:
             print_log(took_over, logger='current', level=30)
-    choose_resume(cfg, args)
+    try:
+        choose_resume(cfg, args)
+    except BaseException:
+        lock.release()  # nothing was built; free the work dir at once
+        raise
     keep_freed_memory()  # CPU steps reuse freed tensor memory (no faults)
     build_runner(cfg).train()
 

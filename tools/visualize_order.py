@@ -17,7 +17,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 import semaim_mm  # noqa: E402,F401
 from mmengine.logging import MMLogger  # noqa: E402
@@ -26,17 +26,24 @@ from mmengine.logging import MMLogger  # noqa: E402
 MMLogger.get_instance('mmengine', log_level='WARNING')
 from semaim_mm.checkpoints import (load_encoder_into, read_checkpoint,  # noqa
                                    state_dict_of, sub_dict)
+from semaim_mm.engine.options import check_options, load_config  # noqa
 from semaim_mm.preflight import preflight, run_tool  # noqa: E402
 from semaim_mm.visualization import visualize_orders  # noqa: E402
 
 
 def load_images(paths, size):
+    """RGB uint8 images of ``size`` (H, W), decoded by the training loader
+    (``SafeLoadImageFromFile``: 16-bit, gray and alpha images become 8-bit
+    colour the way training sees them)."""
     from PIL import Image
+
+    from semaim_mm.datasets.safe_loading import SafeLoadImageFromFile
+    loader = SafeLoadImageFromFile(on_error='raise')
     out = []
     for p in paths:
-        with Image.open(p) as im:
-            im = im.convert('RGB').resize((size[1], size[0]), Image.BICUBIC)
-            out.append(np.asarray(im))
+        rgb = loader(dict(img_path=p))['img'][..., ::-1]  # BGR -> RGB
+        im = Image.fromarray(np.ascontiguousarray(rgb))
+        out.append(np.asarray(im.resize((size[1], size[0]), Image.BICUBIC)))
     return np.stack(out)
 
 
@@ -67,7 +74,8 @@ def main(argv=None) -> str:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = p.parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
+    check_options(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if not (args.images or args.fashion_mnist):

@@ -50,6 +50,45 @@ class CheckpointCheckError(RuntimeError):
     """A checkpoint cannot be used for what the config asks."""
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full, quota, permissions)."""
+
+
+def save_atomically(runner, out_dir: str, filename: str, backend=None,
+                    **kwargs) -> str:
+    """``runner.save_checkpoint(out_dir, filename, **kwargs)`` through a
+    temporary file that is fsynced and renamed onto ``filename`` (local
+    files, ``backend`` None or mmengine's ``LocalBackend``; other file
+    backends are written directly), then ``last_checkpoint``
+    names it. A failed write removes the temporary file (a full disk stays
+    usable) and raises :class:`CheckpointSaveError` naming the previous,
+    intact checkpoint. Returns the path written."""
+    local = backend is None or isinstance(backend, LocalBackend)
+    path = osp.join(str(out_dir), filename) if local else \
+        backend.join_path(str(out_dir), filename)
+    name = f'.{filename}{TMP_MARK}{os.getpid()}' if local else filename
+    tmp = osp.join(str(out_dir), name)
+    try:
+        runner.save_checkpoint(out_dir, name, **kwargs)
+        if is_main_process():
+            if local:  # complete on disk before any name points at it
+                commit_file(tmp, path)
+            write_last_checkpoint(runner.work_dir, path)
+    except BaseException as e:
+        if local and osp.exists(tmp):
+            os.remove(tmp)
+        if not isinstance(e, OSError):
+            raise
+        previous = read_last_checkpoint(runner.work_dir)
+        intact = (f'the previous checkpoint {previous} is intact: free '
+                  'space (or fix the folder) and resume with --resume'
+                  if previous else 'no checkpoint was saved before')
+        raise CheckpointSaveError(
+            f'cannot save checkpoint {path}: {e.strerror or e}; the partial '
+            f'file was removed and {intact}') from None
+    return path
+
+
 # Why a checkpoint of a given layout (:func:`detect_format`) is not what a
 # tool needs; one clause each, completed by :func:`kind_mismatch`.
 KIND_FIXES = {
@@ -316,21 +355,20 @@ class SafeCheckpointHook(CheckpointHook):
                 self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids',
                                            list(self.keep_ckpt_ids))
-        final = self.filename_tmpl.format(step)
         self.last_ckpt = self._path(step)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        local = isinstance(self.file_backend, LocalBackend)
-        name = f'.{final}{TMP_MARK}{os.getpid()}' if local else final
-        runner.save_checkpoint(
-            self.out_dir, name, self.file_client_args,
+        self.write(runner, self.filename_tmpl.format(step), meta,
+                   self.by_epoch)
+        if drop and is_main_process():
+            self._prune(list(self.keep_ckpt_ids), drop)
+
+    def write(self, runner, filename: str, meta: Optional[dict],
+              by_epoch: bool) -> str:
+        """Save ``filename`` in ``out_dir`` with this hook's settings,
+        atomically (:func:`save_atomically`); returns its path."""
+        return save_atomically(
+            runner, str(self.out_dir), filename, self.file_backend,
+            file_client_args=self.file_client_args,
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args,
-            **self.args)
-        if not is_main_process():
-            return
-        if local:  # complete on disk before any name points at it
-            commit_file(osp.join(str(self.out_dir), name), self.last_ckpt)
-        write_last_checkpoint(runner.work_dir, str(self.last_ckpt))
-        if drop:
-            self._prune(list(self.keep_ckpt_ids), drop)
+            by_epoch=by_epoch, backend_args=self.backend_args, **self.args)

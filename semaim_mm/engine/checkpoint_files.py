@@ -76,8 +76,13 @@ def checkpoint_problem(path: str) -> Optional[str]:
         magic = f.read(4)
     if magic != b'PK\x03\x04':
         # torch's legacy (pre-1.6) format starts with a pickle protocol byte.
-        return None if magic[:1] == b'\x80' else (
-            f'not a torch checkpoint (starts with {magic!r})')
+        if magic[:1] == b'\x80':
+            return None
+        named = _pointer_target(path, size)
+        if named is not None:
+            return (f"it is mmengine's {LAST} pointer, not a checkpoint; "
+                    f'pass the file it names: {named}')
+        return f'not a torch checkpoint (starts with {magic!r})'
     try:
         with zipfile.ZipFile(path) as zf:
             pkl = [n for n in zf.namelist() if n.endswith('data.pkl')]
@@ -89,6 +94,18 @@ def checkpoint_problem(path: str) -> Optional[str]:
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         return f'truncated or corrupt ({size} bytes): {e}'
     return None
+
+
+def _pointer_target(path: str, size: int) -> Optional[str]:
+    """The checkpoint a ``last_checkpoint``-like text file names, or
+    None."""
+    if size > 4096:
+        return None
+    with open(path, 'rb') as f:
+        text = f.read().decode('utf-8', 'replace').strip()
+    if '\n' in text or not text.endswith('.pth'):
+        return None
+    return text if osp.isabs(text) else osp.join(osp.dirname(path), text)
 
 
 def list_checkpoints(folder: str) -> List[str]:

@@ -23,6 +23,10 @@ class WorkDirBusyError(RuntimeError):
     """Another run is using the work dir."""
 
 
+class WorkDirError(OSError):
+    """The work dir is a file or cannot be written."""
+
+
 def launch_rank() -> int:
     """This process's global rank as set by torchrun / slurm / MPI (0 when
     not launched by any of them)."""
@@ -82,9 +86,36 @@ class WorkDirLock:
         finally:
             os.close(fd)
 
+    def check_usable(self) -> None:
+        """Raise :class:`WorkDirError` when the work dir is a file, or
+        cannot be written (read-only file system, permissions); creates
+        nothing that stays."""
+        folder = self.work_dir
+        while not osp.exists(folder):
+            folder = osp.dirname(folder)
+        if not osp.isdir(folder):
+            raise WorkDirError(
+                f'work dir {self.work_dir}: {folder} is a file, not a '
+                'folder. Pass another --work-dir.')
+        try:
+            os.close(os.open(self._probe(folder),
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.remove(self._probe(folder))
+        except OSError as e:
+            raise WorkDirError(
+                f'work dir {self.work_dir} cannot be written ({folder}: '
+                f'{e.strerror}). Pass a writable --work-dir.') from None
+
+    @staticmethod
+    def _probe(folder: str) -> str:
+        return osp.join(folder, f'.semaim-write-probe-{os.getpid()}')
+
     def acquire(self) -> Optional[str]:
         """Take the lock; returns a message when it took over a stale lock
-        (a run that ended without releasing it)."""
+        (a run that ended without releasing it). A work dir this creates is
+        removed again by :meth:`release` if nothing was written into it."""
+        self.check_usable()
+        self._created = not osp.isdir(self.work_dir)
         os.makedirs(self.work_dir, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
@@ -128,3 +159,8 @@ class WorkDirLock:
             pass
         os.close(self._fd)
         self._fd = None
+        if getattr(self, '_created', False):
+            try:  # a run that failed before writing anything
+                os.rmdir(self.work_dir)
+            except OSError:
+                pass

@@ -45,6 +45,13 @@ train_dataloader = dict(batch_size={per_rank},
 # torch DDP rejects for CPU modules; without device_ids it works on CPU.
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          broadcast_buffers=False)
+# SGD, not the config's AdamW: Adam scales every update to about lr, also
+# for gradients that are zero in exact arithmetic and only rounding noise
+# here (the attention key bias: softmax ignores it), so two summation
+# orders would differ by up to 2 * lr there; SGD keeps the difference at
+# the size of the rounding.
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.05,
+                                    momentum=0.9, weight_decay=0.05))
 custom_hooks = [dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook'),
                 dict(type='RankLossRecorder')]

@@ -65,13 +65,14 @@ class Record(Hook):
 def make_runner(work_dir, losses, *, epochs=None, iters=None,
                 ckpt_interval=3, by_epoch_ckpt=False, resume=False,
                 load_from=None, stop_at=None, nan_at=(), nan_action='stop',
-                max_keep=2, sampler='ResumableSampler', extra_hooks=()):
+                max_keep=2, sampler='ResumableSampler', extra_hooks=(),
+                runner_cls=Runner):
     if epochs:
         train_cfg = dict(by_epoch=True, max_epochs=epochs)
     else:
         train_cfg = dict(by_epoch=False, max_iters=iters)
     torch.manual_seed(0)  # the model is built before Runner seeds anything
-    return Runner(
+    return runner_cls(
         model=ToyModel(nan_at),
         work_dir=str(work_dir),
         train_dataloader=dict(
