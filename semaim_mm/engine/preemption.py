@@ -18,7 +18,7 @@ import signal
 from typing import Dict, Optional, Sequence
 
 import torch
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import all_reduce, barrier, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
@@ -54,6 +54,10 @@ class PreemptionHook(Hook):
 
     def _on_signal(self, signum, frame) -> None:
         self._received = signum  # acted on between iterations
+        # Slurm signals every process of the job, data-loader workers too:
+        # torch's SIGCHLD handler would raise on their exit before this
+        # iteration ends and is saved.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     def before_train(self, runner) -> None:
         self._received = 0
@@ -87,6 +91,9 @@ class PreemptionHook(Hook):
         if not signum:
             return
         path = self._save(runner)
+        # no rank exits while rank 0 still writes (srun --kill-on-bad-exit
+        # would kill it)
+        barrier()
         self.restore()
         name = signal.Signals(signum).name
         print_log(f'{name}: saved iteration {runner.iter + 1} of '

@@ -7,6 +7,7 @@ import copy
 import logging
 import os.path as osp
 
+import torch
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import EpochBasedTrainLoop, Runner
@@ -186,11 +187,26 @@ class SemAIMRunner(Runner):
         return logger
 
 
+def allow_tf32() -> bool:
+    """On a CUDA machine, fp32 matmuls and cuDNN convolutions may use TF32
+    (what autocast leaves in fp32, and fp32 runs: about 8x an fp32 matmul
+    on A100 / H100). The similarity map and the targets opt out
+    (:func:`semaim_mm.models.precision.full_fp32`). Returns whether it was
+    set."""
+    if not torch.cuda.is_available():
+        return False
+    torch.backends.cuda.matmul.fp32_precision = 'tf32'
+    torch.backends.cudnn.conv.fp32_precision = 'tf32'
+    return True
+
+
 def build_runner(cfg) -> Runner:
     """The tools' launch path: the config's ``runner_type`` if it names one,
     else :class:`SemAIMRunner`; with a launcher, mmengine's distributed
     set-up is first made to work on CPUs (``compat.patch_mmengine_cpu_dist``).
+    TF32 is allowed on CUDA machines (:func:`allow_tf32`).
     """
+    allow_tf32()
     if cfg.get('launcher', 'none') != 'none':
         from ..compat import patch_mmengine_cpu_dist
         patch_mmengine_cpu_dist()

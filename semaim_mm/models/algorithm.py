@@ -16,6 +16,7 @@ from ..seeding import mix_seed
 from .attention import (FastPath, ReferencePath, build_attention_path,
                         check_path)
 from .orders import BaseOrder, Order, build_order, draw_noise, similarity_map
+from .precision import full_fp32
 
 SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
 Part = Union[dict, nn.Module]  # a config or a built module
@@ -258,7 +259,8 @@ class SemAIM(BaseSelfSupervisor):
         """Similarity map S (B, N) from a frozen copy of this step's encoder:
         eval mode (no dropout / drop path), no grad, no mask, final norm;
         the caller's train/eval mode is restored afterwards. With
-        ``similarity_fp32`` all of it runs in fp32 outside autocast. With
+        ``similarity_fp32`` all of it runs in IEEE fp32 (no autocast, no
+        TF32). With
         ``similarity_source='teacher'`` the map comes from the frozen teacher
         (no student pass; its tokens are shared with the targets)."""
         if self.similarity_source == 'teacher':
@@ -266,7 +268,7 @@ class SemAIM(BaseSelfSupervisor):
         net = (self.ema_backbone.module
                if self.similarity_source == 'ema' else self.backbone)
         anchor = 'gap' if self.similarity_source == 'gap' else 'cls'
-        fp32 = (torch.autocast(inputs.device.type, enabled=False)
+        fp32 = (full_fp32(inputs.device.type)
                 if self.similarity_fp32 else nullcontext())
         was_training = net.training
         net.eval()

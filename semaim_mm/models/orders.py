@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from mmengine.registry import Registry
 from torch import Tensor
 
+from .precision import full_fp32
+
 ORDERS = Registry('semaim order', locations=['semaim_mm.models.orders'])
 
 
@@ -73,9 +75,10 @@ def similarity_map(tokens: Tensor, anchor: str = 'cls',
 
     Args:
         tokens: (B, 1+N, D), CLS first, in any dtype. The cosine and the
-            normalisation always run in fp32 with autocast disabled: in
-            bf16, cosines near 1 fall on steps of about 0.004 and the ties
-            at the argmax would go to the first patch in raster order.
+            normalisation always run in IEEE fp32 (:func:`full_fp32`: no
+            autocast, no TF32): in bf16, cosines near 1 fall on steps of
+            about 0.004 and the ties at the argmax would go to the first
+            patch in raster order.
         anchor: ``'cls'`` (the CLS token) or ``'gap'`` (mean patch token).
         norm: ``'softmax'`` or ``'minmax'``.
     """
@@ -84,7 +87,7 @@ def similarity_map(tokens: Tensor, anchor: str = 'cls',
     if norm not in SIMILARITY_NORMS:
         raise ValueError(f'similarity_norm must be one of {SIMILARITY_NORMS}'
                          f', got {norm!r}')
-    with torch.autocast(tokens.device.type, enabled=False):
+    with full_fp32(tokens.device.type):
         tokens = tokens.float()
         center = (tokens[:, 1:].mean(dim=1)
                   if anchor == 'gap' else tokens[:, 0])

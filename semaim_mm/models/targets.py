@@ -6,6 +6,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from .precision import full_fp32
+
 
 def patchify(imgs: Tensor, patch_size: int) -> Tensor:
     """(B, C, H, W) -> (B, N, P*P*C), raster patch order, (p, q, c) inside a
@@ -66,11 +68,12 @@ class RGBTargetGenerator(BaseModule):
     @torch.no_grad()
     def forward(self, imgs: Tensor) -> Tensor:
         """(B, C, H, W) normalised images -> (B, N, P*P*C) targets, fp32
-        (fp64 for fp64 images), computed with autocast disabled: under
-        autocast the blur would otherwise run in the autocast dtype."""
+        (fp64 for fp64 images), computed in :func:`full_fp32`: under
+        autocast the blur would otherwise run in the autocast dtype, and
+        cuDNN runs fp32 convolutions in TF32 by default."""
         x = imgs.float() if imgs.dtype in (torch.float16,
                                            torch.bfloat16) else imgs
-        with torch.autocast(x.device.type, enabled=False):
+        with full_fp32(x.device.type):
             if self.kernel is not None:
                 x = F.conv2d(x, self.kernel.to(x.dtype),
                              padding=self.kernel.shape[-1] // 2,

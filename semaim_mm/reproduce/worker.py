@@ -30,6 +30,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_TOOL = osp.join(ROOT, 'tools', 'train.py')
 
 import semaim_mm  # noqa: E402,F401
+from semaim_mm.engine.preemption import PREEMPTED_EXIT  # noqa: E402
 from semaim_mm.reproduce.hooks import (RECORD_FILE, cpu_seconds,  # noqa: E402
                                        write_json)
 
@@ -166,6 +167,15 @@ def run_knn_stage(stage: dict, work: str) -> dict:
                                              query_size=len(query)))
 
 
+def _failed(stage: dict, e: BaseException) -> bool:
+    """Record a stage's error beside it; the worker goes on."""
+    with open(osp.join(stage['dir'], ERROR_FILE), 'w') as f:
+        f.write(traceback.format_exc())
+    print(f"    FAILED: {str(e).splitlines()[0] if str(e) else type(e)}"
+          f" (see {osp.join(stage['dir'], ERROR_FILE)})", flush=True)
+    return False
+
+
 def run_stage(stage: dict, meta: dict) -> bool:
     """One stage from an empty work folder to its ``result.json``."""
     work = osp.join(stage['dir'], 'work')
@@ -180,12 +190,12 @@ def run_stage(stage: dict, meta: dict) -> bool:
     try:
         run = run_knn_stage if stage['kind'] == 'knn' else run_train
         out = run(stage, work)
-    except (Exception, SystemExit) as e:  # noqa: B902  (report, go on)
-        with open(osp.join(stage['dir'], ERROR_FILE), 'w') as f:
-            f.write(traceback.format_exc())
-        print(f"    FAILED: {str(e).splitlines()[0] if str(e) else type(e)}"
-              f" (see {osp.join(stage['dir'], ERROR_FILE)})", flush=True)
-        return False
+    except SystemExit as e:
+        if e.code == PREEMPTED_EXIT:  # SIGTERM / SIGUSR1: stop, no next stage
+            raise
+        return _failed(stage, e)
+    except Exception as e:  # noqa: B902  (report, go on)
+        return _failed(stage, e)
     wall = time.time() - start
     keep = ('hash', 'kind', 'label', 'row', 'column', 'seed', 'images',
             'group', 'depends', 'checkpoint', 'config')

@@ -4,6 +4,7 @@ map's cosine and normalisation, the RGB targets, and the loss against them.
 Each must equal its fp32 computation bit for bit."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from semaim_mm.models.orders import similarity_map
 from semaim_mm.models.targets import RGBTargetGenerator
@@ -88,3 +89,43 @@ def test_training_step_targets_are_fp32_under_autocast():
     with torch.autocast(**BF16):
         out = model.loss(images(2, (32, 32)))['loss']
     assert seen == [torch.float32] and out.dtype == torch.float32
+
+
+def test_similarity_and_targets_run_without_tf32(monkeypatch):
+    """On Ampere+ GPUs cuDNN runs fp32 convolutions in TF32 by default and
+    the tools allow TF32 matmuls: the blur and the cosine must see IEEE
+    fp32 (checked through the flags each op runs under), and the flags
+    come back afterwards."""
+    seen = {}
+
+    def recording(name, fn):
+        def wrapper(*args, **kwargs):
+            seen[name] = (torch.backends.cuda.matmul.fp32_precision,
+                          torch.backends.cudnn.conv.fp32_precision)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(F, 'conv2d', recording('conv2d', F.conv2d))
+    monkeypatch.setattr(torch, 'einsum', recording('einsum', torch.einsum))
+    before = (torch.backends.cuda.matmul.fp32_precision,
+              torch.backends.cudnn.conv.fp32_precision)
+    RGBTargetGenerator(patch_size=4, blur_kernel=3)(torch.randn(1, 3, 8, 8))
+    similarity_map(torch.randn(2, 5, 8))
+    assert seen == {'conv2d': ('ieee', 'ieee'), 'einsum': ('ieee', 'ieee')}
+    assert (torch.backends.cuda.matmul.fp32_precision,
+            torch.backends.cudnn.conv.fp32_precision) == before
+
+
+def test_tools_allow_tf32_only_with_cuda(monkeypatch):
+    from semaim_mm.engine.runner import allow_tf32
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    old = matmul.fp32_precision, conv.fp32_precision
+    try:
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+        assert not allow_tf32() and matmul.fp32_precision == old[0]
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+        assert allow_tf32()
+        assert (matmul.fp32_precision, conv.fp32_precision) == ('tf32',
+                                                                'tf32')
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = old
