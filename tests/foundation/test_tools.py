@@ -33,6 +33,7 @@ def test_train_mae_then_resume(tmp_path, python_env):
     assert osp.isfile(osp.join(work, 'iter_7.pth'))
 
 
+@pytest.mark.slow  # two torchrun ranks: about 26 s on the slow host
 def test_dist_train_two_cpu_ranks(tmp_path, python_env):
     env = dict(python_env, PYTHON=sys.executable, PORT='29611')
     work = str(tmp_path / 'dist')
