@@ -1,4 +1,0 @@
-# Ablation (paper Table 1): similarity order instead of the semantic-aware one.
-_base_ = './semaim_vitb_200e_ablation.py'
-
-model = dict(order='similarity')
