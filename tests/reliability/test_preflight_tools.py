@@ -76,6 +76,7 @@ def test_test_tools_missing_mosaic_data(tmp_path, detector_ckpt, tool, bash):
     assert 'COCO 2017' not in line and 'annotations_trainval' not in line
 
 
+@pytest.mark.slow  # tools/test.py on a detector: about 21 s on the slow host
 def test_test_py_malformed_json_and_bad_boxes(coco_root, detector_ckpt):
     ann = coco_root / 'annotations/instances_val.json'
     good = ann.read_text()

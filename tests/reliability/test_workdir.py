@@ -75,6 +75,7 @@ def test_stale_lock_is_taken_over(tmp_path):
     assert (wd / 'iter_2.pth').exists() and not (wd / '.run.lock').exists()
 
 
+@pytest.mark.slow  # two training runs: about 25 s on the slow host
 def test_copied_work_dir_resumes_from_its_own_checkpoints(tmp_path):
     a, b = tmp_path / 'a', tmp_path / 'b'
     ok(train(a, iters=4))
@@ -101,6 +102,7 @@ def test_copied_work_dir_resumes_from_its_own_checkpoints(tmp_path):
     assert f'--resume {a}/iter_4.pth' in line
 
 
+@pytest.mark.slow  # three tool runs: about 24 s on the slow host
 def test_resume_with_nothing_to_resume(tmp_path):
     typo = tmp_path / 'typo'
     line = error_line(train(typo, '--resume', iters=2))
