@@ -64,21 +64,23 @@ def rank_losses(work_dir, rank):
     return {r['iter']: r['loss'] for r in map(json.loads, lines)}
 
 
-@pytest.mark.slow
-def test_two_processes_match_one(tmp_path):
-    opts = SMALL + [f'train_cfg.max_iters={ITERS}',
-                    f'default_hooks.checkpoint.interval={ITERS}']
-    one, two = tmp_path / 'one', tmp_path / 'two'
+OPTS = SMALL + [f'train_cfg.max_iters={ITERS}',
+                f'default_hooks.checkpoint.interval={ITERS}']
+
+
+def train_one_process(tmp_path):
+    """The reference run: 1 process x 4 images per step, in tmp_path/one."""
+    one = tmp_path / 'one'
     subprocess.run([PYTHON, 'tools/train.py', write_config(tmp_path, 4),
-                    '--work-dir', str(one), '--cfg-options', *opts],
+                    '--work-dir', str(one), '--cfg-options', *OPTS],
                    cwd=ROOT, env=env(), check=True, capture_output=True,
                    timeout=600)
-    res = subprocess.run(
-        ['bash', 'tools/dist_train.sh', write_config(tmp_path, 2), '2',
-         '--work-dir', str(two), '--cfg-options', *opts], cwd=ROOT,
-        env=dict(env(), PYTHON=PYTHON, PORT='29517'), capture_output=True,
-        text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
+    return one
+
+
+def assert_ranks_match_one_process(one, two):
+    """2 ranks x 2 images (``two``) == 1 process x 4 images (``one``): the
+    mean of the ranks' losses per iteration and the final weights."""
     single = rank_losses(one, 0)
     r0, r1 = rank_losses(two, 0), rank_losses(two, 1)
     for it in range(ITERS):
@@ -88,6 +90,18 @@ def test_two_processes_match_one(tmp_path):
     b = torch.load(two / f'iter_{ITERS}.pth')['state_dict']
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    one, two = train_one_process(tmp_path), tmp_path / 'two'
+    res = subprocess.run(
+        ['bash', 'tools/dist_train.sh', write_config(tmp_path, 2), '2',
+         '--work-dir', str(two), '--cfg-options', *OPTS], cwd=ROOT,
+        env=dict(env(), PYTHON=PYTHON, PORT='29517'), capture_output=True,
+        text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert_ranks_match_one_process(one, two)
 
 
 @pytest.mark.slow  # 49 s on a loaded 2-core host: two rank start-ups

@@ -17,10 +17,10 @@ import time
 from typing import Optional
 
 import pytest
-import torch
 
-from ._real import PYTHON, ROOT, SMALL
-from .test_ddp import ITERS, env, free_port, rank_losses, write_config
+from ._real import PYTHON, ROOT
+from .test_ddp import (OPTS, assert_ranks_match_one_process, env, free_port,
+                       train_one_process, write_config)
 
 DEV = os.path.join(ROOT, 'tools', 'dev')
 PREEMPTED = 75  # tools/train.py's status after a preemption save
@@ -210,27 +210,13 @@ def test_batch_job_signal_ahead_stops_the_ranks_and_requeues(slurm,
 def test_slurm_two_ranks_match_one_process(slurm, tmp_path):
     """2 CPU tasks x 2 images through srun, mmengine's slurm launcher and
     gloo == 1 process x 4 images (as test_ddp.py does with torchrun)."""
-    opts = SMALL + [f'train_cfg.max_iters={ITERS}',
-                    f'default_hooks.checkpoint.interval={ITERS}']
-    one, two = tmp_path / 'one', tmp_path / 'two'
-    subprocess.run([PYTHON, 'tools/train.py', write_config(tmp_path, 4),
-                    '--work-dir', str(one), '--cfg-options', *opts],
-                   cwd=ROOT, env=env(), check=True, capture_output=True,
-                   timeout=600)
+    one, two = train_one_process(tmp_path), tmp_path / 'two'
     res = subprocess.run(
         ['bash', 'tools/slurm_train.sh', 'debug', 'ddp',
-         write_config(tmp_path, 2), str(two), '--cfg-options', *opts],
+         write_config(tmp_path, 2), str(two), '--cfg-options', *OPTS],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=_slurm_env(
             slurm, env(), PYTHON=PYTHON, GPUS='2', GPUS_PER_NODE='0',
             CPUS_PER_TASK='1', MASTER_PORT=str(free_port())))
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'Distributed launcher: slurm, world size: 2' in res.stdout
-    single = rank_losses(one, 0)
-    r0, r1 = rank_losses(two, 0), rank_losses(two, 1)
-    for it in range(ITERS):
-        assert (r0[it] + r1[it]) / 2 == pytest.approx(single[it], abs=1e-5)
-    assert r0[0] != r1[0]  # the ranks did see different images
-    a = torch.load(one / f'iter_{ITERS}.pth')['state_dict']
-    b = torch.load(two / f'iter_{ITERS}.pth')['state_dict']
-    for k in a:
-        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    assert_ranks_match_one_process(one, two)
