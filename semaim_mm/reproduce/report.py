@@ -175,8 +175,24 @@ def _grid_md(results: Results, heading: str, column: str, grid,
             str(params[k]) for k in keys) + f' | {text} |')
     state = 'unfinished: its rows wait' if winner is None else \
         'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
+    edges = grid_edges(grid, winner)
+    if edges:
+        lines += ['', 'The winner is on the edge of the grid for ' +
+                  ', '.join(f'`{k}`' for k in edges) + ': the best value '
+                  'may lie outside it; widen the grid before trusting it.']
     return (f'### {heading} ({len(grid.trials)} trials; {state})\n\n' +
             '\n'.join(lines))
+
+
+def grid_edges(grid, winner: Optional[dict]) -> List[str]:
+    """The numeric axes (3 or more values) on whose first or last value the
+    winner sits."""
+    if winner is None:
+        return []
+    return [k for k, values in grid.axes
+            if len(values) >= 3 and all(isinstance(v, (int, float))
+                                        for v in values)
+            and winner[k] in (min(values), max(values))]
 
 
 def tuning_md(results: Results) -> str:

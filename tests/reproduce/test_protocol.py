@@ -173,3 +173,14 @@ def test_recipe_grid_runs_first_and_feeds_every_row(tmp_path, repo_root,
         assert final.cfg.val_dataloader.dataset.split == 'test'
     assert '### FT 10% recipe (on row scratch) (4 trials; winner: ' in \
         render(plan, str(tmp_path))
+
+
+def test_report_flags_a_winner_on_the_grid_edge():
+    from semaim_mm.reproduce.report import grid_edges
+    from semaim_mm.reproduce.spec import Method
+    grid = Method('m', 'row', (), (('lr', (1.0, 2.0, 4.0)),
+                                   ('crop', ((0.2, 1.0), (0.6, 1.0)))))
+    assert grid_edges(grid, {'lr': 4.0, 'crop': (0.2, 1.0)}) == ['lr']
+    assert grid_edges(grid, {'lr': 1.0, 'crop': (0.6, 1.0)}) == ['lr']
+    assert grid_edges(grid, {'lr': 2.0, 'crop': (0.2, 1.0)}) == []
+    assert grid_edges(grid, None) == []
