@@ -25,8 +25,9 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from .plan import Plan
-from .report import difference_sentences, table_diffs, table_md
+from .plan import Plan, grid_winner, parse_trial
+from .report import (difference_sentences, table_diffs, table_md,
+                     tuning_md)
 from .spec import ROOT, SpecError, Table, load_spec
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, summarize)
@@ -60,13 +61,42 @@ def cell_results(block: dict) -> Results:
     for h, c in cells.items():
         if c['row'] not in spec.rows:
             continue
-        if c['kind'] == 'pretrain':
+        if c['group'] == 'tune':
+            _index_trial(plan, c)
+        elif c['kind'] == 'pretrain':
             plan.pretrains[(c['row'], c['images'], c['seed'])] = h
         elif c['group'] == 'curve':
             plan.curve[(c['row'], c['images'], c['seed'])] = h
         else:
             plan.cells[(c['row'], c['column'], c['seed'])] = h
-    return Results(plan, cells)
+    results = Results(plan, cells)
+    if spec.tune is not None:
+        _winners(results)
+    return results
+
+
+def _index_trial(plan: Plan, cell: dict) -> None:
+    """A tuning evaluation's place in its grid, from its label."""
+    if cell['kind'] == 'pretrain':
+        return
+    name, i = parse_trial(cell['label'])
+    if name == 'recipe':
+        plan.recipe_tuning[(cell['column'], i)] = cell['hash']
+    else:
+        plan.tuning[(name, i)] = cell['hash']
+
+
+def _winners(results: Results) -> None:
+    plan, tune = results.plan, results.spec.tune
+    for col, grid in tune.recipes.items():
+        plan.recipe_winners[col] = grid_winner(
+            results, [plan.recipe_tuning.get((col, i))
+                      for i in range(len(grid.trials))], col, grid.trials)
+    for name, method in tune.methods.items():
+        plan.winners[name] = grid_winner(
+            results, [plan.tuning.get((name, i))
+                      for i in range(len(method.trials))], tune.column,
+            method.trials)
 
 
 def _table(d: dict) -> Table:
@@ -114,6 +144,8 @@ def curve_md(results: Results, d: dict) -> str:
 
 def render_block(block: dict) -> str:
     results = cell_results(block)
+    if block.get('tuning'):
+        return tuning_md(results)
     if 'curve' in block:
         return curve_md(results, block['curve'])
     table = _table(block['table'])
@@ -137,7 +169,8 @@ def render_doc(path: str) -> Tuple[str, List[str]]:
         body = render_block(block) + '\n'
         if body != m.group(3):
             changed.append((block.get('table') or block.get('curve') or
-                            {}).get('title', block['dir']))
+                            {}).get('title', f"{block['dir']} tuning"
+                                    if block.get('tuning') else block['dir']))
         return m.group(1) + body + m.group(4)
 
     return BLOCK.sub(sub, text), changed

@@ -16,6 +16,7 @@ decoder-depth row equal to the default depth reuses the default row's runs.
 import copy
 import hashlib
 import json
+import re
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
@@ -219,12 +220,21 @@ def _recipe_stages(plan: Plan, configs: _Configs, grid: Method) -> None:
         plan.recipe_tuning[(grid.name, i)] = ev.hash
 
 
-def _winner(results: 'Results', hashes: List[str], column: str,
-            trials: List[dict]) -> Optional[dict]:
+def grid_winner(results: 'Results', hashes: List[Optional[str]],
+                column: str, trials: List[dict]) -> Optional[dict]:
     """The best trial on ``column`` (the first of equal scores); None until
     every trial has finished."""
     scores = [results.metric(h, column) for h in hashes]
     return None if None in scores else trials[scores.index(max(scores))]
+
+
+def parse_trial(label: str) -> Tuple[str, int]:
+    """``(grid name, trial index)`` of a tuning stage's :attr:`Stage.label`
+    (``'tune <column> <grid> #<i> {...}'``; recipe grids are ``recipe``)."""
+    m = re.match(r'tune \S+ (\S+) #(\d+) ', label)
+    if m is None:
+        raise ValueError(f'not a tuning stage label: {label!r}')
+    return m.group(1), int(m.group(2))
 
 
 def _tuning(plan: Plan, configs: _Configs) -> None:
@@ -236,7 +246,7 @@ def _tuning(plan: Plan, configs: _Configs) -> None:
         _recipe_stages(plan, configs, grid)
     results = Results(plan)
     for col, grid in tune.recipes.items():
-        plan.recipe_winners[col] = _winner(
+        plan.recipe_winners[col] = grid_winner(
             results, [plan.recipe_tuning[(col, i)]
                       for i in range(len(grid.trials))], col, grid.trials)
     plan.winners = {name: None for name in tune.methods}
@@ -246,7 +256,7 @@ def _tuning(plan: Plan, configs: _Configs) -> None:
         _tuning_stages(plan, configs, method)
     results = Results(plan)
     for name, method in tune.methods.items():
-        plan.winners[name] = _winner(
+        plan.winners[name] = grid_winner(
             results, [plan.tuning[(name, i)]
                       for i in range(len(method.trials))], tune.column,
             method.trials)

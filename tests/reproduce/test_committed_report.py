@@ -34,3 +34,28 @@ def test_every_committed_cell_names_its_commit():
         with open(path) as f:
             cell = json.load(f)
         assert cell['git'] and cell['hash'] == osp.basename(path)[:-5]
+
+
+def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
+    """A sitting's tuning cells, indexed by their labels, give each grid's
+    scores and winner; an unfinished grid has none."""
+    from semaim_mm.reproduce.cells import render_block
+    spec = 'configs/reproduce/fashion_mnist_short.py'
+    lr = 'optim_wrapper.optimizer.lr'
+    scores = {('recipe', 0): 60.0, ('recipe', 1): 62.5, ('recipe', 2): 61.0}
+    scores.update({('semaim', i): 50.0 + i for i in range(6)})
+    scores.update({('mae', i): 55.0 - i for i in range(5)})  # one missing
+    for n, ((grid, i), score) in enumerate(scores.items()):
+        h = f'{n:016x}'
+        row = dict(recipe='scratch', semaim='semantic', mae='mae')[grid]
+        cell = dict(hash=h, kind='train', group='tune', row=row,
+                    column='ft_10pct', seed=0, images=0, git='abc',
+                    label=f'tune ft_10pct {grid} #{i} {{}}',
+                    metrics={'accuracy/top1': score})
+        (tmp_path / f'{h}.json').write_text(json.dumps(cell))
+    text = render_block(dict(dir=str(tmp_path), images=64 * 280, spec=spec,
+                             tuning=True))
+    assert f'winner: `{lr}` = 0.002' in text
+    assert '**55.00** (winner)' in text and 'mae (rows mae, mae_lr0) ' \
+        '(6 trials; unfinished' in text
+    assert text.count('(winner)') == 2
