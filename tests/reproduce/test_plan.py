@@ -18,9 +18,16 @@ FULL = osp.join(ROOT, 'configs', 'reproduce', 'fashion_mnist.py')
 
 @pytest.fixture(scope='module')
 def plan(tmp_path_factory):
-    """The full spec with its tuning grids finished (trial 4 wins)."""
+    """The full spec with its tuning grids finished (recipe trial 1 and
+    method trial 4 win)."""
     from .conftest import write_result
     plan = build_plan(load_spec(FULL, str(tmp_path_factory.mktemp('wd'))))
+    for (col, i), h in plan.recipe_tuning.items():
+        score = 50.0 + (i == 1)
+        write_result(plan, h, metrics={
+            k: score for k in ('accuracy/top1', 'coco/bbox_mAP',
+                               'coco/segm_mAP', 'mIoU')})
+    plan = build_plan(plan.spec)
     for (method, i), h in plan.tuning.items():
         write_result(plan, h, metrics={'accuracy/top1': 50.0 + (i == 4)})
         write_result(plan, plan.stages[h].depends)
@@ -46,9 +53,11 @@ def test_full_matrix_rows_and_stages(plan):
     # 9 classification, 2 lr-0 and 2 mosaic pre-training rows, 3 seeds
     assert len(main) == (9 + 2 + 2) * 3
     assert len(plan.pretrains) - len(main) == 2 * 3 * 3  # budget curve
-    # 9 trials per method; the winner's pre-training is seed 0's
+    # 9 trials per method (a pre-training and an evaluation each) after
+    # the recipe grids (3 lr for FT 1/10/100% and linear; 3 lr x 2 lengths
+    # for detection and segmentation); the winner's pre-training is seed 0's
     tune = [s for s in plan.stages.values() if s.group == 'tune']
-    assert len(tune) == 2 * 9 * 2
+    assert len(tune) == 2 * 9 * 2 + 4 * 3 + 2 * 6
     assert plan.pretrains[('semantic', spec.pretrain_images, 0)] in {
         s.hash for s in tune}
     orders = {o if isinstance(o, str) else o['type']
@@ -100,8 +109,9 @@ def test_training_never_sees_the_test_split(plan):
             val = cfg.val_dataloader.dataset
             if val.get('split'):
                 assert val.split == held
-            else:  # mosaic canvases: the reported half
-                assert val.indices == list(range(100, 200))
+            else:  # mosaic canvases: the tuning or the reported half
+                assert val.indices == list(
+                    range(0, 100) if st.group == 'tune' else range(100, 200))
         assert cfg.randomness.seed == st.seed
 
 
