@@ -73,7 +73,8 @@ _CROP = 'train_dataloader.dataset.pipeline.0.crop_ratio_range'
 tune = dict(
     column='ft_10pct', seed=0,
     # the fine-tuning lr, on random init, before the methods' grids
-    recipes=dict(ft_10pct=dict(row='scratch',
+    recipes=dict(_delete_=True,
+                 ft_10pct=dict(row='scratch',
                                grid={_LR: [1e-3, 2e-3, 4e-3]})),
     methods=dict(
         _delete_=True,

@@ -38,8 +38,9 @@ def finish_tuning():
             if not todo:
                 return plan
             for (name, i), h in todo:
-                write_result(plan, h, metrics={'accuracy/top1': score(name,
-                                                                      i)})
+                col = plan.spec.columns[plan.stages[h].column]
+                write_result(plan, h, metrics={
+                    col.metrics[col.primary]: score(name, i)})
                 if plan.stages[h].depends:
                     write_result(plan, plan.stages[h].depends)
                 written.add(h)
