@@ -7,7 +7,6 @@ behind ``tools/reproduce.py``."""
 import glob
 import json
 import os
-import os.path as osp
 import subprocess
 import sys
 
@@ -25,7 +24,7 @@ sys.exit(main([site + '/semaim_mm/.mim/configs/reproduce/demo_quick.py',
 '''
 
 
-@pytest.mark.slow  # install + one fine-tuning stage: about 90 s here
+@pytest.mark.slow  # install + one fine-tuning stage: about 65 s, 2 cores
 def test_installed_package_runs_a_matrix_stage(source_copy, tmp_path):
     site = tmp_path / 'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps',
