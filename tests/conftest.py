@@ -1,6 +1,7 @@
 """Shared fixtures: deterministic seeds, the repo root, small model configs."""
 import os
 import os.path as osp
+import shutil
 import sys
 
 import pytest
@@ -31,6 +32,21 @@ def _seed_and_scope():
 @pytest.fixture
 def repo_root() -> str:
     return ROOT
+
+
+@pytest.fixture
+def source_copy(tmp_path) -> str:
+    """A copy of what ``setup.py`` builds from, in ``tmp_path/src``:
+    setuptools writes build/ and *.egg-info beside setup.py, so packaging
+    tests build from the copy, never from the checkout."""
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
+        shutil.copy(osp.join(ROOT, name), src)
+    for name in ('semaim_mm', 'configs', 'requirements'):
+        shutil.copytree(osp.join(ROOT, name), src / name,
+                        ignore=shutil.ignore_patterns('__pycache__'))
+    return str(src)
 
 
 @pytest.fixture

@@ -3,21 +3,27 @@ write its report (see that file's docstring for the flags)."""
 import argparse
 import os.path as osp
 import shlex
-import subprocess
 import sys
 from typing import List, Optional
 
-from .matrix import ROOT, describe_failures, execute
+from .matrix import describe_failures, execute, run_root
 from .plan import Plan, Stage, build_plan, select
 from .report import write_report
 from .spec import Spec, SpecError, load_spec
 from .store import Results, dry_run_lines
 
-# Data a stage needs that a converter can make: folder -> command.
+
+def _fashion_mosaic(out: str) -> None:
+    from semaim_mm.datasets.mosaic import generate_mosaic
+    generate_mosaic(out, fmt='both')
+
+
+# Data a stage needs that a converter makes with its defaults: folder ->
+# (the converter's command line, the call it runs).
 PREPARE = {
-    'data/fashion_mosaic': [
-        sys.executable, 'tools/dataset_converters/fashion_mosaic.py',
-        '--out', 'data/fashion_mosaic', '--format', 'both'],
+    'data/fashion_mosaic': (
+        'tools/dataset_converters/fashion_mosaic.py --out '
+        'data/fashion_mosaic --format both', _fashion_mosaic),
 }
 
 
@@ -54,12 +60,12 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
 def prepare_data(stages: List[Stage]) -> None:
     """Generate converter-made data that a selected stage reads and that is
     missing (the Fashion-MNIST mosaics)."""
-    for folder, cmd in PREPARE.items():
-        if osp.isdir(osp.join(ROOT, folder)):
+    for folder, (command, make) in PREPARE.items():
+        if osp.isdir(osp.join(run_root(), folder)):
             continue
         if any(folder in str(st.cfg.to_dict()) for st in stages):
-            print(f'{folder} is missing: {" ".join(cmd[1:])}', flush=True)
-            subprocess.run(cmd, cwd=ROOT, check=True)
+            print(f'{folder} is missing: {command}', flush=True)
+            make(osp.join(run_root(), folder))
 
 
 def preflight(stages: List[Stage]) -> None:

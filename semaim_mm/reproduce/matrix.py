@@ -12,15 +12,23 @@ from typing import List, Optional
 from .configs import loop_unit
 from .hooks import write_json
 from .plan import Plan, Stage
-from .spec import SpecError
+from .spec import INSTALLED, ROOT, SpecError
 from .store import Results
 from .worker import PARENT_ENV
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+def run_root() -> str:
+    """Where stages run and converter-made data go: the checkout (its
+    configs name ``data/`` relative to it), or for an installed package the
+    current directory."""
+    return os.getcwd() if INSTALLED else ROOT
 
 
 def git_commit() -> str:
-    """HEAD of the repository (``+dirty`` with uncommitted changes)."""
+    """HEAD of the repository (``+dirty`` with uncommitted changes);
+    ``unknown`` for an installed package."""
+    if INSTALLED:
+        return 'unknown'
     try:
         head = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'],
                               cwd=ROOT, capture_output=True, text=True,
@@ -77,7 +85,8 @@ def _worker(plan_file: str, threads: Optional[int], lock_fd: int) -> int:
     lock (``lock_fd``) too and dies with this process (see
     :func:`semaim_mm.reproduce.worker.die_with_parent`)."""
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
-    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    if not INSTALLED:  # the worker imports this checkout's package
+        env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('PYTHONWARNINGS', 'ignore:pkg_resources is deprecated')
     # Idle OpenMP threads sleep instead of spinning: on a shared machine
     # spinning inflates the recorded CPU seconds several times over.
@@ -86,7 +95,7 @@ def _worker(plan_file: str, threads: Optional[int], lock_fd: int) -> int:
         env['OMP_NUM_THREADS'] = str(threads)
     proc = subprocess.Popen(
         [sys.executable, '-m', 'semaim_mm.reproduce.worker', plan_file],
-        cwd=ROOT, env=env, pass_fds=(lock_fd,))
+        cwd=run_root(), env=env, pass_fds=(lock_fd,))
     try:
         return proc.wait()
     except BaseException:

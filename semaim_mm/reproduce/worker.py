@@ -4,14 +4,14 @@
 
 ``tools/reproduce.py`` writes the plan (resolved config files and stage
 folders) and starts this worker as a subprocess. Training stages run
-``tools/train.py``'s ``main`` (the command-line path, mmengine ``Runner``);
-k-NN stages run :func:`semaim_mm.evaluation.run_knn`. A stage starts from an
-empty ``work/`` folder and ends by writing ``result.json`` atomically, so an
-interrupted stage leaves no result and runs again from the start.
+:func:`semaim_mm.apis.train` (what ``tools/train.py`` runs, mmengine
+``Runner``); k-NN stages run :func:`semaim_mm.evaluation.run_knn`. A stage
+starts from an empty ``work/`` folder and ends by writing ``result.json``
+atomically, so an interrupted stage leaves no result and runs again from the
+start.
 """
 import ctypes
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,18 +21,13 @@ import signal
 import sys
 import time
 import traceback
-from contextlib import contextmanager
-from typing import Dict, List
+from typing import Dict
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN_TOOL = osp.join(ROOT, 'tools', 'train.py')
-
-import semaim_mm  # noqa: E402,F401
-from semaim_mm.engine.preemption import PREEMPTED_EXIT  # noqa: E402
-from semaim_mm.reproduce.hooks import (RECORD_FILE, cpu_seconds,  # noqa: E402
-                                       write_json)
+from semaim_mm.apis import train
+from semaim_mm.engine.preemption import PREEMPTED_EXIT
+from semaim_mm.reproduce.hooks import RECORD_FILE, cpu_seconds, write_json
 
 RESULT_FILE = 'result.json'
 ERROR_FILE = 'error.txt'
@@ -79,28 +74,10 @@ def machine() -> dict:
                 platform=platform.platform(terse=True))
 
 
-@contextmanager
-def _argv(args: List[str]):
-    old = sys.argv
-    sys.argv = args
-    try:
-        yield
-    finally:
-        sys.argv = old
-
-
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('semaim_train_tool',
-                                                  TRAIN_TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_train(stage: dict, work: str) -> dict:
-    """tools/train.py CONFIG --work-dir WORK; the recorder's numbers."""
-    with _argv([TRAIN_TOOL, stage['config'], '--work-dir', work]):
-        _train_tool().main()
+    """``train(CONFIG, WORK)`` (``tools/train.py CONFIG --work-dir WORK``);
+    the recorder's numbers."""
+    train(stage['config'], work)
     with open(osp.join(work, RECORD_FILE)) as f:
         record = json.load(f)
     out = dict(record=record, metrics={})

@@ -3,7 +3,6 @@ with a local checkpoint, FeatureExtractor and inference_model on the tiny
 configs, and the index shipped in a wheel."""
 import glob
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -73,18 +72,10 @@ def test_inference_model_classifies_with_the_tiny_finetune_entry():
 
 
 @pytest.mark.slow  # builds a wheel: about 30 s on a 2-core host
-def test_wheel_ships_the_index_and_its_configs(repo_root, tmp_path):
-    # setuptools builds in the source folder (build/, *.egg-info): a copy
-    src = tmp_path / 'src'
-    src.mkdir()
-    for name in ('setup.py', 'README.md', 'model-index.yml'):
-        shutil.copy(osp.join(repo_root, name), src)
-    for name in ('semaim_mm', 'configs', 'requirements'):
-        shutil.copytree(osp.join(repo_root, name), src / name,
-                        ignore=shutil.ignore_patterns('__pycache__'))
+def test_wheel_ships_the_index_and_its_configs(source_copy, tmp_path):
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
                     '--no-build-isolation', '-q', '-w', str(tmp_path),
-                    str(src)], check=True, capture_output=True)
+                    source_copy], check=True, capture_output=True)
     wheel, = glob.glob(str(tmp_path / 'semaim_mm-*.whl'))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert 'semaim_mm/.mim/model-index.yml' in names

@@ -1,0 +1,59 @@
+"""semaim_mm.apis.train: the checks of tools/train.py as exceptions, a
+loaded config left unchanged, and a 2-iteration run in this process."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+
+from semaim_mm import apis
+from semaim_mm.engine import NothingToResumeError
+from semaim_mm.engine.options import ConfigError
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py')
+SMALL = {
+    'train_dataloader.num_workers': 0,
+    'train_dataloader.persistent_workers': False,
+    'train_dataloader.batch_size': 4,
+    'model.backbone.arch.num_layers': 2, 'model.neck.depth': 2,
+    'model.backbone.arch.embed_dims': 32, 'model.head.embed_dims': 32,
+    'model.backbone.arch.feedforward_channels': 64,
+    'randomness.deterministic': True,
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hub():
+    yield
+    MessageHub._instance_dict.clear()
+
+
+def test_unknown_option_raises_before_the_work_dir_exists(tmp_path):
+    with pytest.raises(ConfigError, match='did you mean train_cfg.max_iters'):
+        apis.train(CONFIG, str(tmp_path / 'wd'),
+                   cfg_options={'max_iters': 10})
+    assert not (tmp_path / 'wd').exists()
+
+
+def test_resume_without_a_work_dir_raises(tmp_path):
+    with pytest.raises(NothingToResumeError):
+        apis.train(CONFIG, str(tmp_path / 'typo'), resume=True)
+    assert not (tmp_path / 'typo').exists()
+
+
+def test_excluding_switches_are_refused(tmp_path):
+    with pytest.raises(ValueError, match='exclude'):
+        apis.train(CONFIG, str(tmp_path), amp=True, fp32=True)
+
+
+def test_a_loaded_config_is_trained_as_a_copy(tmp_path):
+    cfg = Config.fromfile(CONFIG)
+    before = cfg.to_dict()
+    runner = apis.train(cfg, str(tmp_path / 'wd'), fp32=True,
+                        cfg_options=dict(SMALL, **{
+                            'train_cfg.max_iters': 2,
+                            'default_hooks.checkpoint.interval': 2}))
+    assert cfg.to_dict() == before
+    assert runner.iter == 2 and runner.work_dir == str(tmp_path / 'wd')
+    assert osp.isfile(tmp_path / 'wd' / 'iter_2.pth')
