@@ -20,6 +20,7 @@ report's test checks that nothing changes.
 """
 import glob
 import json
+import os
 import os.path as osp
 import re
 from dataclasses import replace
@@ -28,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 from .plan import Plan, grid_winner, parse_trial
 from .report import (difference_sentences, table_diffs, table_md,
                      tuning_md)
-from .spec import ROOT, SpecError, Table, load_spec
+from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, summarize)
 from .store import Results
@@ -50,6 +51,32 @@ def load_cells(folder: str) -> Dict[str, dict]:
     if not cells:
         raise SpecError(f'no committed cells in {path}')
     return cells
+
+
+def export_cells(results: Results, name: str) -> Tuple[int, str]:
+    """Copy every finished stage of ``results`` (tuning ones included) to
+    ``CELLS_ROOT/name/<hash>.json``; refused, before anything is written,
+    when a stage ran from a tree with uncommitted changes or outside a
+    checkout (a committed number must name the code that made it)."""
+    if INSTALLED:
+        raise SpecError('--export-cells writes into a checkout\'s docs/; '
+                        'run it from the repository')
+    unclean = sorted(d['label'] for d in results.by_hash.values()
+                     if d['git'].endswith('+dirty') or d['git'] == 'unknown')
+    if unclean:
+        raise SpecError(
+            f'{len(unclean)} finished stage(s) ran from a tree with '
+            f'uncommitted changes (first: {unclean[0]}); commit, delete '
+            'their stage folders and run them again')
+    out = osp.join(CELLS_ROOT, name)
+    os.makedirs(out, exist_ok=True)
+    for h, data in results.by_hash.items():
+        tmp = osp.join(out, f'.{h}.json.tmp')
+        with open(tmp, 'w') as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write('\n')
+        os.replace(tmp, osp.join(out, f'{h}.json'))
+    return len(results.by_hash), out
 
 
 def cell_results(block: dict) -> Results:

@@ -54,6 +54,11 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
     p.add_argument('--doc', help='with --report-only and no spec: re-render '
                    'the tables of a document (docs/reproduction.md) from '
                    'the cells committed under docs/reproduction_cells/')
+    p.add_argument('--export-cells', metavar='NAME',
+                   help="with a spec: copy its finished stages' results "
+                   '(tuning included) to docs/reproduction_cells/NAME/ for '
+                   'committing; refused for stages run from an uncommitted '
+                   'tree')
     return p.parse_args(argv)
 
 
@@ -122,6 +127,16 @@ def main(argv=None, doc: str = '') -> int:
               '--columns / --seeds (--only picks the tuned rows)',
               file=sys.stderr)
         return 2
+    if args.export_cells:
+        from .cells import export_cells
+        try:
+            n, out = export_cells(Results(plan_from_args(args)),
+                                  args.export_cells)
+        except SpecError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        print(f'{n} cell(s) written to {out}')
+        return 0
     try:
         plan = plan_from_args(args)
         stages = [] if args.report_only else select(

@@ -13,8 +13,9 @@ def write_result(plan, h: str, **data) -> None:
     d = plan.stage_dir(h)
     os.makedirs(d, exist_ok=True)
     st = plan.stages[h]
-    base = dict(hash=h, kind=st.kind, row=st.row, column=st.column,
-                seed=st.seed, images=st.images, group=st.group,
+    base = dict(hash=h, kind=st.kind, label=st.label, row=st.row,
+                column=st.column, seed=st.seed, images=st.images,
+                group=st.group,
                 command='fixture', git='abc', wall_s=10.0, cpu_s=12.0,
                 machine=dict(cpu_count=2, load_start=[1, 1, 1]),
                 record=dict(images_seen=64, train_wall_s=10.0,

@@ -2,6 +2,7 @@
 cells committed under docs/reproduction_cells/."""
 import glob
 import json
+import os
 import os.path as osp
 
 from semaim_mm.reproduce.cells import BLOCK, CELLS_ROOT, render_doc
@@ -59,3 +60,31 @@ def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
     assert '**55.00** (winner)' in text and 'mae (rows mae, mae_lr0) ' \
         '(6 trials; unfinished' in text
     assert text.count('(winner)') == 2
+
+
+def test_export_cells_copies_clean_results_and_refuses_dirty(
+        tmp_path, monkeypatch):
+    from semaim_mm.reproduce import SpecError, build_plan, load_spec
+    from semaim_mm.reproduce import cells as cells_mod
+    from semaim_mm.reproduce.store import Results
+
+    from .conftest import write_result
+    monkeypatch.setattr(cells_mod, 'CELLS_ROOT', str(tmp_path / 'cells'))
+    plan = build_plan(load_spec(
+        osp.join(ROOT, 'configs', 'reproduce', 'fashion_mnist_short.py'),
+        str(tmp_path / 'wd')))
+    first, second = list(plan.recipe_tuning.values())[:2]
+    write_result(plan, first, git='abc123')
+    write_result(plan, second, git='abc123+dirty')
+    try:
+        cells_mod.export_cells(Results(plan), 'sitting')
+    except SpecError as e:
+        assert 'uncommitted' in str(e)
+    else:
+        raise AssertionError('a dirty stage was exported')
+    assert not (tmp_path / 'cells').exists()
+    write_result(plan, second, git='abc123')
+    n, out = cells_mod.export_cells(Results(plan), 'sitting')
+    assert n == 2 and sorted(os.listdir(out)) == sorted(
+        f'{h}.json' for h in (first, second))
+    assert cells_mod.load_cells(out)[first]['git'] == 'abc123'
