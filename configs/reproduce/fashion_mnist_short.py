@@ -1,6 +1,6 @@
 # The CPU headline matrix: the rows the paper's claims hang on -- SemAIM's
 # semantic, stochastic and raster orders, MAE, the same ViT from random
-# init -- at five seeds, each method's pre-training lr and warm-up chosen on
+# init -- at five seeds, each method's pre-training lr and crop scale chosen on
 # the validation split first (`--tune`), the lr-0 sanity rows, fine-tuning
 # on 10% of the labels (lead; its lr chosen on validation with random init)
 # and k-NN; the test split read once per final cell.
@@ -8,25 +8,22 @@
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
 #
-# Sizing (8 CPU-hours on the slow host: 2-core AMD EPYC), from the stage
-# costs committed in docs/reproduction_cells/short_2026-12-02 (Intel host)
-# times 1.45 (the AMD host's measured slow-down, 269 vs 186 CPU s for the
-# same pre-training): SemAIM pre-trains 59 images per CPU s, MAE 172; a
-# fine-tuning epoch on 5000 labels costs 40 CPU s, an evaluation on 10000
-# images about 22, a k-NN cell 52.
-#   pre-trainings: SemAIM 15 final + 6 trials - 1 reused + 3 lr-0 = 23,
-#                  MAE 5 + 6 - 1 + 3 = 13  -> 17920 x (23/59 + 13/172) s
-#                  = 8340 s
-#   FT 10%, 8 epochs: 25 final + 3 recipe + 12 method trials + 6 lr-0
-#                     = 46 x 342 s = 15730 s
-#   FT 10%, 16 epochs (random init, the convergence check): 5 x 662 s
-#   k-NN: 25 x 52 s = 1300 s                      -> total 28680 s = 8.0 h
-# The pre-training budget is about 0.36 epoch: the longest that fits once
-# fine-tuning runs long enough; a faster training step moves it up.
+# Sizing (8 hours on the slow host: 2-core AMD EPYC, quiet), from stage
+# costs measured there: `make demo`'s pre-trainings (SemAIM 77 images per
+# wall s, MAE 181), this spec's fine-tuning recipe trials (8 epochs on 5000
+# labels: 350 CPU s, about 220 s wall) and k-NN cells (about 35 s).
+#   fine-tuning: 25 final + 3 recipe + 12 method trials + 6 lr-0 = 46 x 220
+#                + the 2x-epochs check on random init, 5 x 220 = 11220 s
+#   k-NN: 25 x 35 = 875 s                          -> 12095 s without
+#   pre-training; pre-trainings: SemAIM 15 final + 6 trials - 1 reused
+#   = 20, MAE 5 + 6 - 1 = 10 (the lr-0 rows are short):
+#   P x (20 / 77 + 10 / 181) = 0.315 s per image of budget P.
+# P = one epoch of train_minus_val (782 x 64 = 50048 images): 15765 s, in
+# all 27860 s = 7.7 hours.
 _base_ = './fashion_mnist.py'
 
 # ------------------------------------------------------------- budget knobs
-PRETRAIN_IMAGES = 64 * 280     # per pre-training row (280 iterations x 64)
+PRETRAIN_IMAGES = 64 * 782     # per pre-training row: one epoch
 FT_EPOCHS = 8                  # fine-tuning on 10% of the labels
 SANITY_IMAGES = 64 * 40        # lr-0 rows: the loop runs, nothing moves
 KNN_BANK_FRACTION = 1 / 5      # k-NN bank: a class-balanced fifth of
@@ -109,9 +106,9 @@ tables = [
          'under 1 point.'),
 ]
 notes = [
-    'Pre-training is about 0.4 epoch: the orders are compared early in '
-    'training; the GPU profile (./fashion_mnist_gpu.py) runs >= 100 '
-    'epochs.',
+    'Pre-training is one epoch of train_minus_val per row: the orders and '
+    'methods are compared early in training; the GPU profile '
+    '(./fashion_mnist_gpu.py) runs >= 100 epochs.',
     'Table 2 of the paper (DINO / CLIP feature targets) is left out: no '
     'published teacher weights are available here.',
 ]
