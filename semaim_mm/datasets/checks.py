@@ -48,10 +48,11 @@ def data_fix(path: str, default: str) -> str:
 def check_mosaic_version(path: str) -> None:
     """Fashion-MNIST mosaic data at ``path`` (a layout root, a folder or a
     file in one) was made by this generator version. Mosaic data is known
-    by its ``mosaic_meta.json`` or by lying in a :data:`MOSAIC` folder;
-    without the file it predates the file (its train canvases drew items
-    from the validation hold-out too) or its generation was interrupted.
-    Nothing is removed: the fix moves the data aside."""
+    by its ``mosaic_meta.json`` or by lying in a :data:`MOSAIC` folder; a
+    :data:`MOSAIC` folder without the file was made by the generator before
+    version 2 (whose train canvases drew validation items too) or its
+    generation was interrupted. Nothing is removed: the fix moves the data
+    aside."""
     from .mosaic import META_FILE, VERSION, find_meta
     meta = find_meta(path)
     if meta is None:
