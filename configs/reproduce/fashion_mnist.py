@@ -9,7 +9,8 @@
 #
 # Protocol: recipes are chosen on validation data only -- the 'val' split of
 # Fashion-MNIST (10000 class-balanced images held out of train, never
-# trained on) and the first half of the mosaic validation canvases. The
+# trained on: the mosaic train canvases paste train_minus_val items only)
+# and the first half of the mosaic validation canvases (test items). The
 # `tune` grids below (`--tune`, one seed, the same number of trials per
 # method) pick each method's pre-training values; the final cells read the
 # test split (and the second half of the canvases) once, after the last

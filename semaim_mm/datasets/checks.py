@@ -26,15 +26,57 @@ class DataCheckError(ValueError):
     """A dataset or annotation problem found before training."""
 
 
+def _mosaic_command(out: str) -> str:
+    return ('python tools/dataset_converters/fashion_mosaic.py --out '
+            f'{out} --format both')
+
+
+def _mosaic_dir(path: str) -> Optional[str]:
+    """The mosaic output folder (named :data:`MOSAIC`) ``path`` lies in."""
+    parts = osp.normpath(path).split(os.sep)
+    return os.sep.join(parts[:parts.index(MOSAIC) + 1]) \
+        if MOSAIC in parts else None
+
+
 def data_fix(path: str, default: str) -> str:
     """The fix for missing data at ``path``: the mosaic generator for the
     Fashion-MNIST mosaic folders, else ``default``."""
-    parts = osp.normpath(path).split(os.sep)
-    if MOSAIC in parts:
-        out = os.sep.join(parts[:parts.index(MOSAIC) + 1])
-        return ('generate it: python tools/dataset_converters/'
-                f'fashion_mosaic.py --out {out} --format both')
-    return default
+    out = _mosaic_dir(path)
+    return f'generate it: {_mosaic_command(out)}' if out else default
+
+
+def check_mosaic_version(path: str) -> None:
+    """Fashion-MNIST mosaic data at ``path`` (a layout root, a folder or a
+    file in one) was made by this generator version. Mosaic data is known
+    by its ``mosaic_meta.json`` or by lying in a :data:`MOSAIC` folder; a
+    :data:`MOSAIC` folder without the file was made by the generator before
+    version 2 (whose train canvases drew validation items too) or its
+    generation was interrupted. Nothing is removed: the fix moves the data
+    aside."""
+    from .mosaic import META_FILE, VERSION, find_meta
+    meta = find_meta(path)
+    if meta is None:
+        out = _mosaic_dir(path)
+        if out is None:
+            return
+        why = (f'has no {META_FILE}: it was made by a mosaic generator '
+               f'before version {VERSION} (train canvases drew items from '
+               'the Fashion-MNIST validation hold-out too), or its '
+               'generation was interrupted')
+    else:
+        try:
+            with open(meta, encoding='utf-8') as f:
+                version = json.load(f).get('version')
+        except (ValueError, AttributeError):
+            version = 'unreadable'
+        if version == VERSION:
+            return
+        out = osp.dirname(osp.dirname(meta))
+        why = (f'was made by mosaic generator version {version} ({meta}); '
+               f'this code reads version {VERSION}')
+    raise DataCheckError(
+        f'Fashion-MNIST mosaic data {path!r} {why}. Fix: move it aside '
+        f'(mv {out} {out}.old) and regenerate it: {_mosaic_command(out)}')
 
 
 def _has_file(folder: str, exts: Iterable[str] = IMG_EXTENSIONS,
@@ -250,7 +292,9 @@ def check_dataset_cfg(ds: dict, strict: bool = False) -> None:
     """Dispatch on the dataset type (wrappers are unwrapped)."""
     if ds is None:
         return
-    kind = str(_get(ds, 'type', ''))
+    # 'mmpretrain.CustomDataset' is a CustomDataset: the scope only picks
+    # the registry
+    kind = str(_get(ds, 'type', '')).rsplit('.', 1)[-1]
     for inner in ('dataset', 'datasets'):
         sub = _get(ds, inner)
         if isinstance(sub, (list, tuple)):
@@ -269,13 +313,16 @@ def check_dataset_cfg(ds: dict, strict: bool = False) -> None:
         if kind.startswith('ImageNet') and not prefix:
             prefix = _get(ds, 'split', '') or ''
         check_image_folder(root, prefix, _get(ds, 'ann_file', '') or '')
+        check_mosaic_version(osp.join(root, prefix))
     elif kind == 'CocoDataset':
         ann = _get(ds, 'ann_file', '')
         if ann:
-            check_coco_annotation(
-                ann if osp.isabs(ann) else osp.join(root, ann), strict)
+            ann = ann if osp.isabs(ann) else osp.join(root, ann)
+            check_coco_annotation(ann, strict)
+            check_mosaic_version(ann)
     elif kind in ('ADE20KDataset', 'BaseSegDataset'):
         _check_seg(ds, kind, root, prefix)
+        check_mosaic_version(root)
     elif kind == 'FashionMNISTDataset':
         _check_fashion_mnist(ds)
 

@@ -21,7 +21,17 @@ Two on-disk layouts (see ``tools/dataset_converters/fashion_mosaic.py``):
 Generation is deterministic: canvas ``i`` of split ``s`` depends only on
 ``(seed, s, i)`` and the generation options, so a larger set starts with the
 canvases of a smaller one. Items of the train split come from Fashion-MNIST's
-train images, items of the val split from its test images.
+``train_minus_val`` split (the train file without the validation hold-out of
+:mod:`~semaim_mm.datasets.fashion_mnist`), items of the val split from its
+test file, so no canvas a model trains on shows a validation image.
+
+Provenance: each layout root (``coco/``, ``ade/``) holds :data:`META_FILE`,
+written last, with the generator :data:`VERSION`, the item splits and the
+options; the COCO ``info`` carries the same. Every COCO annotation records
+the ``source_index`` of its item and every image the ``source_indices`` of
+all items pasted on it (indices into the Fashion-MNIST file). Data of
+another version, or without the file, is refused by the pre-flight
+(:func:`semaim_mm.datasets.checks.check_mosaic_version`).
 
 This module imports neither mmdet nor mmseg (only numpy, OpenCV, Pillow).
 """
@@ -38,7 +48,12 @@ from .fashion_mnist import FASHION_MNIST_CLASSES
 
 SPLITS = ('train', 'val')
 # Fashion-MNIST split the items of each mosaic split are drawn from.
-ITEM_SPLIT = {'train': 'train', 'val': 'test'}
+ITEM_SPLIT = {'train': 'train_minus_val', 'val': 'test'}
+# Bumped whenever the canvases change: data of another version is refused.
+# 2: train items exclude the Fashion-MNIST validation hold-out.
+VERSION = 2
+META_FILE = 'mosaic_meta.json'
+LAYOUTS = {'coco': 'coco', 'ade20k': 'ade'}  # format -> layout root
 ADE_SPLIT = {'train': 'training', 'val': 'validation'}
 SPLIT_IDS = {'train': 0, 'val': 1}
 # Fixed palette (RGB) for the 10 classes, for visualisers.
@@ -57,31 +72,49 @@ class ItemSource:
             use), an ``(images (N, h, w) uint8, labels (N,))`` pair, or any
             object with ``__len__`` and ``get_data_info(i)`` returning
             ``img`` / ``gt_label``.
-        split: Fashion-MNIST split (``'train'`` / ``'test'``) when ``data``
-            is ``None``.
+        split: Fashion-MNIST split when ``data`` is ``None``
+            (``'train_minus_val'``, ``'test'``, ``'val'``, ``'train'``);
+            ``'custom'`` otherwise.
         data_root: where Fashion-MNIST lies (``None``: the usual places).
     """
 
-    def __init__(self, data=None, split: str = 'train',
+    def __init__(self, data=None, split: str = 'train_minus_val',
                  data_root: Optional[str] = None) -> None:
         self._data = data
-        self.split = split
+        self.split = split if data is None else 'custom'
         self.data_root = data_root
+        # item i -> its index in the Fashion-MNIST file (None: the same)
+        self._file_index: Optional[np.ndarray] = None
 
     def _load(self):
         if self._data is None:
-            from .fashion_mnist import FashionMNISTDataset
-            self._data = FashionMNISTDataset(
-                data_root=self.data_root, split=self.split, to_rgb=False,
+            from .fashion_mnist import (SPLITS, FashionMNISTDataset,
+                                        split_indices)
+            data = FashionMNISTDataset(
+                data_root=self.data_root,
+                split=SPLITS.get(self.split, self.split), to_rgb=False,
                 lazy_init=False)
+            self._file_index = split_indices(
+                self.split, np.asarray(data.get_gt_labels()))
+            self._data = data
         return self._data
 
     def __len__(self) -> int:
         data = self._load()
+        if self._file_index is not None:
+            return len(self._file_index)
         return len(data[1]) if isinstance(data, tuple) else len(data)
+
+    def file_index(self, idx: int) -> int:
+        """Index of item ``idx`` in the Fashion-MNIST file (``data``'s own
+        index for custom data)."""
+        self._load()
+        return int(idx if self._file_index is None
+                   else self._file_index[idx])
 
     def get(self, idx: int) -> Tuple[np.ndarray, int]:
         data = self._load()
+        idx = self.file_index(idx)
         if isinstance(data, tuple):
             img, label = data[0][idx], data[1][idx]
         else:
@@ -161,7 +194,8 @@ def generate_canvas(source: ItemSource,
         background, class c -> c + 1) and ``instances``: list of dicts with
         ``label`` (0..9), ``mask`` (H, W) bool, ``bbox`` ``[x, y, w, h]``,
         ``area`` (mask pixels), ``source_index`` (item index in its
-        Fashion-MNIST split).
+        Fashion-MNIST file); ``source_indices``: every item pasted (one
+        hidden under later items has no instance).
     """
     h, w = (canvas_size, canvas_size) if isinstance(canvas_size, int) \
         else tuple(canvas_size)
@@ -175,6 +209,7 @@ def generate_canvas(source: ItemSource,
     for _ in range(n):
         idx = int(rng.integers(len(source)))
         item, label = source.get(idx)
+        source_index = source.file_index(idx)
         for _ in range(max_tries):
             s = float(rng.uniform(*scale))
             ih = min(h, max(1, int(round(item.shape[0] * s))))
@@ -193,7 +228,7 @@ def generate_canvas(source: ItemSource,
         np.maximum(region, scaled, out=region)
         fg = scaled > threshold
         owner[y0:y0 + ih, x0:x0 + iw][fg] = len(placed)  # later on top
-        placed.append(dict(box=box, label=label, source_index=idx))
+        placed.append(dict(box=box, label=label, source_index=source_index))
     seg_map = np.zeros((h, w), np.uint8)
     instances = []
     for i, p in enumerate(placed):
@@ -204,7 +239,8 @@ def generate_canvas(source: ItemSource,
         instances.append(
             dict(label=p['label'], mask=mask, bbox=mask_to_bbox(mask),
                  area=int(mask.sum()), source_index=p['source_index']))
-    return dict(img=img, seg_map=seg_map, instances=instances)
+    return dict(img=img, seg_map=seg_map, instances=instances,
+                source_indices=[p['source_index'] for p in placed])
 
 
 def generate_split(split: str,
@@ -231,14 +267,17 @@ def _save_png(path: str, array: np.ndarray) -> None:
 
 class CocoWriter:
     """Writes ``DIR/coco/{split}/*.png`` and
-    ``DIR/coco/annotations/instances_{split}.json``."""
+    ``DIR/coco/annotations/instances_{split}.json`` (``info``: extra keys of
+    the file's ``info``, e.g. the provenance)."""
 
     def __init__(self, root: str, split: str,
-                 mask_format: str = 'polygon') -> None:
+                 mask_format: str = 'polygon',
+                 info: Optional[dict] = None) -> None:
         if mask_format not in ('polygon', 'rle'):
             raise ValueError(f"mask_format must be 'polygon' or 'rle', got "
                              f'{mask_format!r}')
         self.root, self.split, self.mask_format = root, split, mask_format
+        self.info = dict(description='Fashion-MNIST mosaics', **(info or {}))
         self.img_dir = osp.join(root, 'coco', split)
         self.ann_file = osp.join(root, 'coco', 'annotations',
                                  f'instances_{split}.json')
@@ -252,7 +291,8 @@ class CocoWriter:
         h, w = canvas['img'].shape[:2]
         image_id = index + 1
         self.images.append(
-            dict(id=image_id, file_name=name, height=h, width=w))
+            dict(id=image_id, file_name=name, height=h, width=w,
+                 source_indices=canvas['source_indices']))
         for inst in canvas['instances']:
             seg = (mask_to_polygons(inst['mask'])
                    if self.mask_format == 'polygon' else
@@ -262,7 +302,8 @@ class CocoWriter:
             self.annotations.append(
                 dict(id=len(self.annotations) + 1, image_id=image_id,
                      category_id=inst['label'] + 1, bbox=inst['bbox'],
-                     area=float(inst['area']), segmentation=seg, iscrowd=0))
+                     area=float(inst['area']), segmentation=seg, iscrowd=0,
+                     source_index=inst['source_index']))
 
     def close(self) -> str:
         categories = [
@@ -270,7 +311,7 @@ class CocoWriter:
             for i, name in enumerate(FASHION_MNIST_CLASSES)
         ]
         with open(self.ann_file, 'w') as f:
-            json.dump(dict(info=dict(description='Fashion-MNIST mosaics'),
+            json.dump(dict(info=self.info,
                            images=self.images, annotations=self.annotations,
                            categories=categories), f)
         return self.ann_file
@@ -296,6 +337,28 @@ class AdeWriter:
         return self.ann_dir
 
 
+def find_meta(path: str, levels: int = 3) -> Optional[str]:
+    """The :data:`META_FILE` of the layout root that ``path`` lies in (the
+    root itself, a folder in it or a file in one), or ``None``."""
+    folder = osp.normpath(path if osp.isdir(path) else osp.dirname(path))
+    for _ in range(levels):
+        meta = osp.join(folder, META_FILE)
+        if osp.isfile(meta):
+            return meta
+        folder = osp.dirname(folder)
+    return None
+
+
+def _check_fresh(roots: Sequence[str]) -> None:
+    """Refuse to write into a layout root that holds files already: its
+    canvases would mix with the new ones, and they may be a user's."""
+    for root in roots:
+        if osp.isdir(root) and os.listdir(root):
+            raise FileExistsError(
+                f'{root} exists and is not empty; move it aside (mv {root} '
+                f'{root}.old) or choose another output folder')
+
+
 def generate_mosaic(out_dir: str,
                     num_train: int = 2000,
                     num_val: int = 200,
@@ -308,30 +371,42 @@ def generate_mosaic(out_dir: str,
     """Generate both splits into ``out_dir`` in the COCO and/or ADE20k
     layout (``fmt``: ``'coco'``, ``'ade20k'`` or ``'both'``).
 
-    ``sources`` maps split -> :class:`ItemSource` (default: Fashion-MNIST
-    train items for ``train``, test items for ``val``); ``kwargs`` go to
-    :func:`generate_canvas`. Returns the written roots / annotation files.
+    ``sources`` maps split -> :class:`ItemSource` (default:
+    :data:`ITEM_SPLIT`, i.e. Fashion-MNIST ``train_minus_val`` items for
+    ``train``, test items for ``val``); ``kwargs`` go to
+    :func:`generate_canvas`. A layout root that exists and is not empty is
+    refused (``FileExistsError``); each root gets its :data:`META_FILE` once
+    all its canvases are written. Returns the written roots / annotation
+    files.
     """
     if fmt not in ('coco', 'ade20k', 'both'):
         raise ValueError(f"fmt must be 'coco', 'ade20k' or 'both', got {fmt!r}")
-    sources = sources or {}
+    layouts = {key: osp.join(out_dir, sub) for key, sub in LAYOUTS.items()
+               if fmt in (key, 'both')}
+    _check_fresh(list(layouts.values()))
+    sources = {split: (sources or {}).get(split) or ItemSource(
+        split=ITEM_SPLIT[split], data_root=data_root) for split in SPLITS}
+    meta = dict(version=VERSION, generator=__name__,
+                item_splits={s: src.split for s, src in sources.items()},
+                seed=seed, num_train=num_train, num_val=num_val,
+                mask_format=mask_format, options=kwargs)
     out = {}
     for split, num in (('train', num_train), ('val', num_val)):
         writers = []
-        if fmt in ('coco', 'both'):
-            writers.append(CocoWriter(out_dir, split, mask_format))
-        if fmt in ('ade20k', 'both'):
+        if 'coco' in layouts:
+            writers.append(CocoWriter(out_dir, split, mask_format, meta))
+        if 'ade20k' in layouts:
             writers.append(AdeWriter(out_dir, split))
         for i, canvas in enumerate(
-                generate_split(split, num, seed, sources.get(split),
+                generate_split(split, num, seed, sources[split],
                                data_root, **kwargs)):
             for writer in writers:
                 writer.add(i, canvas)
         for writer in writers:
             key = 'coco' if isinstance(writer, CocoWriter) else 'ade20k'
             out[f'{key}_{split}'] = writer.close()
-    if fmt in ('coco', 'both'):
-        out['coco_root'] = osp.join(out_dir, 'coco')
-    if fmt in ('ade20k', 'both'):
-        out['ade20k_root'] = osp.join(out_dir, 'ade')
+    for key, root in layouts.items():
+        with open(osp.join(root, META_FILE), 'w') as f:
+            json.dump(meta, f, indent=1)
+        out[f'{key}_root'] = root
     return out

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from semaim_mm.datasets.checks import DataCheckError, check_coco_annotation
+from semaim_mm.datasets.mosaic import META_FILE, VERSION
 
 from ._real import CONFIG, PYTHON, ROOT, env
 
@@ -56,6 +57,7 @@ def coco_root(tmp_path):
                                  bbox=[2, 2, 10, 10], area=100, iscrowd=0)],
                categories=[dict(id=1, name='T-shirt/top')])
     (root / 'annotations/instances_val.json').write_text(json.dumps(ann))
+    (root / META_FILE).write_text(json.dumps(dict(version=VERSION)))
     return root
 
 

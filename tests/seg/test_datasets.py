@@ -16,8 +16,10 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 @pytest.fixture(scope='module')
 def sources():
-    """Real Fashion-MNIST items (train items for train, test for val)."""
-    return {'train': ItemSource(split='train'), 'val': ItemSource(split='test')}
+    """Real Fashion-MNIST items (train_minus_val items for train, test for
+    val)."""
+    return {'train': ItemSource(split='train_minus_val'),
+            'val': ItemSource(split='test')}
 
 
 @pytest.fixture(scope='module')

@@ -12,8 +12,12 @@ Layout (``--out DIR``)::
     DIR/coco/annotations/instances_{train,val}.json   # category ids 1..10
     DIR/ade/images/{training,validation}/000000.png
     DIR/ade/annotations/{training,validation}/000000.png  # 0 = bg, c -> c+1
+    DIR/{coco,ade}/mosaic_meta.json   # generator version, item splits, options
 
-See :mod:`semaim_mm.datasets.mosaic` for the generation itself.
+Train canvases draw their items from Fashion-MNIST ``train_minus_val`` (the
+train file without the validation hold-out), val canvases from the test
+file. A layout folder that exists and is not empty is refused: move it
+aside first. See :mod:`semaim_mm.datasets.mosaic` for the generation itself.
 """
 import argparse
 import os.path as osp
@@ -59,13 +63,16 @@ def main(argv=None) -> None:
     if len(size) not in (1, 2):
         raise SystemExit('--canvas-size takes H or H W')
     t = time.time()
-    out = generate_mosaic(
-        args.out, args.num_train, args.num_val, args.seed, args.format,
-        args.mask_format, data_root=args.data_root,
-        canvas_size=size[0] if len(size) == 1 else tuple(size),
-        num_items=(args.min_items, args.max_items),
-        scale=(args.min_scale, args.max_scale), threshold=args.threshold,
-        max_overlap=args.max_overlap)
+    try:
+        out = generate_mosaic(
+            args.out, args.num_train, args.num_val, args.seed, args.format,
+            args.mask_format, data_root=args.data_root,
+            canvas_size=size[0] if len(size) == 1 else tuple(size),
+            num_items=(args.min_items, args.max_items),
+            scale=(args.min_scale, args.max_scale), threshold=args.threshold,
+            max_overlap=args.max_overlap)
+    except (FileExistsError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}') from None
     for k, v in sorted(out.items()):
         print(f'{k}: {v}')
     print(f'done in {time.time() - t:.1f}s')
