@@ -15,7 +15,8 @@ from ..phases import phase
 from ..seeding import mix_seed
 from .attention import (FastPath, ReferencePath, build_attention_path,
                         check_path)
-from .orders import BaseOrder, Order, build_order, draw_noise, similarity_map
+from .orders import (OrderRule, Permutation, build_order_rule, draw_noise,
+                     similarity_map)
 from .precision import full_fp32
 
 SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
@@ -57,8 +58,9 @@ def takes(cfg: Part, arg: str) -> bool:
 class SemAIM(BaseSelfSupervisor):
     """SemAIM: semantic-aware autoregressive image modeling (AAAI 2024).
 
-    One step (:meth:`loss`): similarity pass -> order -> causal encoder +
-    parallel decoder -> loss against targets gathered into the same order.
+    One step (:meth:`loss`): similarity pass -> the order rule makes the
+    batch's permutation -> causal encoder + parallel decoder -> loss against
+    targets gathered into the same permutation.
 
     What the backbone dictates is filled in from it; configs leave it out.
     An explicit value that disagrees is an error naming the field, except
@@ -78,7 +80,7 @@ class SemAIM(BaseSelfSupervisor):
         head: :class:`SemAIMHead` config.
         target_generator: e.g. ``RGBTargetGenerator`` (the default); it sees
             the normalised images and returns (B, N, D_t) in raster order.
-        order: the autoregression order (name or dict, see
+        order: the order rule (name or dict, see
             :mod:`semaim_mm.models.orders`).
         order_schedule: optional ``[dict(begin=0, order='stochastic'),
             dict(begin=10, order='semantic')]``: the order in use from epoch
@@ -207,15 +209,16 @@ class SemAIM(BaseSelfSupervisor):
     @staticmethod
     def build_schedule(order: Union[str, dict],
                        schedule: Optional[Sequence[dict]]
-                       ) -> List[Tuple[int, BaseOrder]]:
+                       ) -> List[Tuple[int, OrderRule]]:
         """``[(begin, order), ...]`` from ``order`` or ``order_schedule``."""
         if not schedule:
-            return [(0, build_order(order))]
+            return [(0, build_order_rule(order))]
         begins = [int(s['begin']) for s in schedule]
         if begins[0] != 0 or begins != sorted(begins):
             raise ValueError('order_schedule must start at begin=0 and '
                              f'be sorted by begin, got {begins}')
-        return [(b, build_order(s['order'])) for b, s in zip(begins, schedule)]
+        return [(b, build_order_rule(s['order']))
+                for b, s in zip(begins, schedule)]
 
     def freeze_unused(self) -> None:
         """Parameters that never reach the loss would stall DDP's gradient
@@ -247,8 +250,9 @@ class SemAIM(BaseSelfSupervisor):
         self._attention_path = check_path(path)
 
     # ----------------------------------------------------------- the pieces
-    def current_order(self) -> BaseOrder:
-        """The order in use at the runner's current epoch (or iteration)."""
+    def current_order_rule(self) -> OrderRule:
+        """The order rule in use at the runner's current epoch (or
+        iteration)."""
         hub = MessageHub.get_current_instance()
         now = hub.get_info('epoch' if self.by_epoch else 'iter', 0) or 0
         active = [o for b, o in self.order_schedule if b <= now]
@@ -292,23 +296,24 @@ class SemAIM(BaseSelfSupervisor):
         return draw_noise([mix_seed(self.seed, it, i) for i in idx],
                           num_patches, device)
 
-    def make_order(self, inputs: Tensor,
-                   data_samples: Optional[List[DataSample]] = None,
-                   order: Optional[BaseOrder] = None) -> Order:
-        """The order for this batch (similarity pass only when needed)."""
-        order = order or self.current_order()
+    def make_permutation(self, inputs: Tensor,
+                         data_samples: Optional[List[DataSample]] = None
+                         ) -> Permutation:
+        """This batch's permutation from the current order rule (similarity
+        pass only when the rule needs it)."""
+        rule = self.current_order_rule()
         grid = self.backbone.check_input(inputs)
         n = grid[0] * grid[1]
-        sim = self.similarity(inputs) if order.needs_similarity else None
+        sim = self.similarity(inputs) if rule.needs_similarity else None
         noise = self.order_noise(inputs.shape[0], n, data_samples,
                                  inputs.device)
-        result = order(sim, grid, noise)
-        result.similarity = sim
-        return result
+        return rule(sim, grid, noise)
 
-    def attention_for(self, order: Order) -> Union[FastPath, ReferencePath]:
-        """This model's attention path (``attention_path``) under ``order``."""
-        return build_attention_path(self.attention_path, order)
+    def attention_for(self, permutation: Permutation
+                      ) -> Union[FastPath, ReferencePath]:
+        """This model's attention path (``attention_path``) under
+        ``permutation``."""
+        return build_attention_path(self.attention_path, permutation)
 
     def predict_patches(self, inputs: Tensor,
                         path: Union[FastPath, ReferencePath]) -> Tensor:
@@ -328,16 +333,16 @@ class SemAIM(BaseSelfSupervisor):
 
     def loss(self, inputs: Union[Tensor, List[Tensor]],
              data_samples: Optional[List[DataSample]] = None,
-             order: Optional[Order] = None,
+             permutation: Optional[Permutation] = None,
              **kwargs) -> Dict[str, Tensor]:
         """One training step's losses; the only code that runs one.
 
         Args:
             inputs: (B, C, H, W) normalised images.
             data_samples: their samples (``sample_idx`` seeds the order noise).
-            order: a fixed :class:`Order` for this batch (tests, the
-                authors' permutation); by default it is drawn from the
-                current order and the similarity pass.
+            permutation: a fixed :class:`Permutation` for this batch (tests,
+                the authors' permutation); by default the current order rule
+                makes it from the similarity pass.
 
         The phases (:func:`semaim_mm.phases.phase`) are what
         ``tools/benchmark.py`` times.
@@ -347,15 +352,15 @@ class SemAIM(BaseSelfSupervisor):
         with phase('similarity'):
             if self.similarity_source == 'ema' and self.training:
                 self.ema_backbone.update_parameters(self.backbone)
-            if order is None:
-                order = self.make_order(inputs, data_samples)
-        path = self.attention_for(order)
+            if permutation is None:
+                permutation = self.make_permutation(inputs, data_samples)
+        path = self.attention_for(permutation)
         with phase('targets'):
             target = path.targets(self.target_generator(inputs))
         pred = self.predict_patches(inputs, path)
         with phase('decoder_head'):
             losses = dict(loss=self.head.loss(pred, target))
-        if self.log_order_stats and order.similarity is not None:
-            sim = order.similarity
+        if self.log_order_stats and permutation.similarity is not None:
+            sim = permutation.similarity
             losses['sim_peak'] = sim.max(dim=1).values.mean() * sim.shape[1]
         return losses

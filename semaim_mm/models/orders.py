@@ -1,7 +1,9 @@
 """Autoregression orders: every order of the paper (and one beyond it), one
 interface.
 
-An order maps ``(similarity, grid, noise)`` to an :class:`Order`:
+An order rule (:class:`OrderRule`, registered by its config name:
+``model.order='semantic'``) maps ``(similarity, grid, noise)`` to one batch's
+:class:`Permutation`:
 
 * ``similarity``: (B, N) similarity map S over the patches in raster order
   (:func:`similarity_map`; ``None`` for orders that do not use it);
@@ -13,7 +15,7 @@ The centerness ``C`` is the paper's quantity (smaller = predicted earlier);
 ``perm = argsort(C)`` (stable, so ties go in raster order) and ``rank`` is its
 inverse. The reference attention path builds Eq. 7 / 9 from ``rank``, which
 equals building them from ``C`` whenever ``C`` has no ties and otherwise keeps
-the fast and reference paths identical. :meth:`Order.gather` is the one
+the fast and reference paths identical. :meth:`Permutation.gather` is the one
 place that permutes tokens into the order.
 """
 from abc import ABCMeta, abstractmethod
@@ -30,9 +32,10 @@ from .precision import full_fp32
 ORDERS = Registry('semaim order', locations=['semaim_mm.models.orders'])
 
 
-@dataclass
-class Order:
-    """An autoregression order for a batch.
+@dataclass(frozen=True)
+class Permutation:
+    """One batch's autoregression order, built complete by an
+    :class:`OrderRule` and never changed afterwards.
 
     Attributes:
         perm: (B, N) long; ``perm[b, t]`` is the raster index of the patch
@@ -47,12 +50,16 @@ class Order:
     similarity: Optional[Tensor] = None
 
     @classmethod
-    def from_centerness(cls, centerness: Tensor) -> 'Order':
+    def from_centerness(cls, centerness: Tensor,
+                        similarity: Optional[Tensor] = None
+                        ) -> 'Permutation':
+        """The permutation sorting ``centerness`` ascending (stable)."""
         perm = torch.argsort(centerness, dim=1, stable=True)
         rank = torch.empty_like(perm)
         rank.scatter_(1, perm, torch.arange(
             perm.shape[1], device=perm.device).expand_as(perm))
-        return cls(perm=perm, rank=rank, centerness=centerness)
+        return cls(perm=perm, rank=rank, centerness=centerness,
+                   similarity=similarity)
 
     def gather(self, x: Tensor) -> Tensor:
         """Patches in raster order -> in this order: (B, N, ...) ->
@@ -126,12 +133,13 @@ def draw_noise(seeds: Sequence[int], num_patches: int,
     return noise.to(device)
 
 
-class BaseOrder(metaclass=ABCMeta):
-    """Base class: subclasses implement :meth:`centerness`."""
+class OrderRule(metaclass=ABCMeta):
+    """The rule that makes a batch's :class:`Permutation`; subclasses
+    implement :meth:`centerness`."""
     needs_similarity = False
 
     def __call__(self, similarity: Optional[Tensor], grid: Tuple[int, int],
-                 noise: Tensor) -> Order:
+                 noise: Tensor) -> Permutation:
         h, w = grid
         if noise.dim() != 2 or noise.shape[1] != h * w:
             raise ValueError(f'noise must be (B, {h * w}) for grid {grid}, '
@@ -144,7 +152,8 @@ class BaseOrder(metaclass=ABCMeta):
                 raise ValueError(
                     f'similarity must be (B, {h * w}) for grid {grid}, got '
                     f'{tuple(similarity.shape)}')
-        return Order.from_centerness(self.centerness(similarity, grid, noise))
+        return Permutation.from_centerness(
+            self.centerness(similarity, grid, noise), similarity)
 
     @abstractmethod
     def centerness(self, similarity: Optional[Tensor], grid: Tuple[int, int],
@@ -157,7 +166,7 @@ class BaseOrder(metaclass=ABCMeta):
 
 
 @ORDERS.register_module(name='raster')
-class RasterOrder(BaseOrder):
+class RasterOrder(OrderRule):
     """Row-major order (iGPT)."""
 
     def centerness(self, similarity, grid, noise):
@@ -167,7 +176,7 @@ class RasterOrder(BaseOrder):
 
 
 @ORDERS.register_module(name='stochastic')
-class StochasticOrder(BaseOrder):
+class StochasticOrder(OrderRule):
     """A uniformly random permutation per image (SAIM)."""
 
     def centerness(self, similarity, grid, noise):
@@ -175,7 +184,7 @@ class StochasticOrder(BaseOrder):
 
 
 @ORDERS.register_module(name='similarity')
-class SimilarityOrder(BaseOrder):
+class SimilarityOrder(OrderRule):
     """Patches sorted by S, most similar to the global token first (the
     paper's worst order; ``C = 1 - S`` as in the reference code)."""
     needs_similarity = True
@@ -228,7 +237,7 @@ def _check_semantic_args(lam: float, filter_size: int,
 
 
 @ORDERS.register_module(name='semantic')
-class SemanticOrder(BaseOrder):
+class SemanticOrder(OrderRule):
     """SemAIM's semantic-aware order (paper Eq. 3-6).
 
     Centre = argmax of the ``filter_size`` mean-filtered S;
@@ -305,9 +314,9 @@ class MultiCenterSemanticOrder(SemanticOrder):
         return ranked[:, :min(self.num_centers, s.shape[1])]
 
 
-def build_order(cfg: Union[str, dict, BaseOrder]) -> BaseOrder:
-    """Build an order from ``'semantic'`` or ``dict(type='semantic', ...)``."""
-    if isinstance(cfg, BaseOrder):
+def build_order_rule(cfg: Union[str, dict, OrderRule]) -> OrderRule:
+    """The order rule of ``'semantic'`` or ``dict(type='semantic', ...)``."""
+    if isinstance(cfg, OrderRule):
         return cfg
     if isinstance(cfg, str):
         cfg = dict(type=cfg)

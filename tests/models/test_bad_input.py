@@ -44,9 +44,9 @@ def test_order_schedule_validation_and_switch():
         dict(begin=0, order='stochastic'), dict(begin=3, order='semantic')])
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 0)
-    assert type(model.current_order()).__name__ == 'StochasticOrder'
+    assert type(model.current_order_rule()).__name__ == 'StochasticOrder'
     hub.update_info('epoch', 3)
-    assert type(model.current_order()).__name__ == 'SemanticOrder'
+    assert type(model.current_order_rule()).__name__ == 'SemanticOrder'
     hub.update_info('epoch', 0)
 
 

@@ -11,7 +11,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 
-from semaim_mm.models import build_order
+from semaim_mm.models import build_order_rule
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Configs with a DINO/CLIP teacher need its published weights to build (never
@@ -74,7 +74,7 @@ def test_paper_hyper_parameters():
     assert cfg.train_dataloader.batch_size == 64
     assert cfg.model.neck.depth == 12
     # the order by name: the class defaults are the paper's (Eq. 3-6)
-    order = build_order(cfg.model.order)
+    order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'SemanticOrder' and order.lam == 0.01
     assert order.filter_size == 3 and order.filter_padding == 'zero'
     crop = cfg.train_dataloader.dataset.pipeline[1]
@@ -106,7 +106,7 @@ def test_reference_code_preset():
     """The reference code's order and its fp32 similarity pass."""
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs/pretrain/semaim_vitb_200e_order-semantic-official.py'))
-    order = build_order(cfg.model.order)
+    order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'OfficialSemanticOrder'
     assert (order.lam, order.filter_size) == (1e-3, 1)
     assert cfg.model.similarity_fp32 is True

@@ -50,8 +50,8 @@ def test_loss_gradients_ignore_the_order_source():
           if p.grad is not None}
     model.zero_grad()
     torch.manual_seed(1)
-    order = model.make_order(x)
-    loss = model.loss(x, order=order)['loss']
+    permutation = model.make_permutation(x)
+    loss = model.loss(x, permutation=permutation)['loss']
     loss.backward()
     assert float(loss) == float(losses['loss'])
     assert 'sim_peak' in losses and float(losses['sim_peak']) >= 1.0
