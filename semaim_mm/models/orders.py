@@ -68,43 +68,23 @@ class Permutation:
         return torch.gather(x, 1, idx.expand(-1, -1, *x.shape[2:]))
 
 
-SIMILARITY_NORMS = ('softmax', 'minmax')
-
-
-def similarity_map(tokens: Tensor, anchor: str = 'cls',
-                   norm: str = 'softmax') -> Tensor:
-    """The similarity map S (B, N) of the orders, from a ViT's output tokens.
-
-    ``S_i`` is the cosine of an anchor token with patch token ``i``,
-    normalised over the patches: ``softmax`` (paper Eq. 2) or ``minmax``
-    (the reference code's teacher map; only its argmax matters to the
-    semantic orders). Student and teachers both call this.
+def similarity_map(tokens: Tensor) -> Tensor:
+    """The similarity map S (B, N) of the orders, from a ViT's output tokens:
+    ``S_i = softmax_i(cos(z_cls, z_i))`` over the patches (paper Eq. 2).
+    Student and teachers both call this.
 
     Args:
         tokens: (B, 1+N, D), CLS first, in any dtype. The cosine and the
-            normalisation always run in IEEE fp32 (:func:`full_fp32`: no
+            softmax always run in IEEE fp32 (:func:`full_fp32`: no
             autocast, no TF32): in bf16, cosines near 1 fall on steps of
             about 0.004 and the ties at the argmax would go to the first
             patch in raster order.
-        anchor: ``'cls'`` (the CLS token) or ``'gap'`` (mean patch token).
-        norm: ``'softmax'`` or ``'minmax'``.
     """
-    if anchor not in ('cls', 'gap'):
-        raise ValueError(f"anchor must be 'cls' or 'gap', got {anchor!r}")
-    if norm not in SIMILARITY_NORMS:
-        raise ValueError(f'similarity_norm must be one of {SIMILARITY_NORMS}'
-                         f', got {norm!r}')
     with full_fp32(tokens.device.type):
         tokens = tokens.float()
-        center = (tokens[:, 1:].mean(dim=1)
-                  if anchor == 'gap' else tokens[:, 0])
-        cos = torch.einsum('bd,bnd->bn', F.normalize(center, dim=-1),
+        cos = torch.einsum('bd,bnd->bn', F.normalize(tokens[:, 0], dim=-1),
                            F.normalize(tokens[:, 1:], dim=-1))
-        if norm == 'softmax':
-            return cos.softmax(dim=-1)
-        lo = cos.min(dim=1, keepdim=True).values
-        hi = cos.max(dim=1, keepdim=True).values
-        return (cos - lo) / (hi - lo + 1e-6)
+        return cos.softmax(dim=-1)
 
 
 def grid_coords(grid: Tuple[int, int], device=None) -> Tuple[Tensor, Tensor]:
@@ -193,47 +173,26 @@ class SimilarityOrder(OrderRule):
         return 1.0 - similarity.float()
 
 
-PADDINGS = ('zero', 'valid', 'replicate')
-
-
-def mean_filter(similarity: Tensor, grid: Tuple[int, int], size: int,
-                padding: str = 'zero') -> Tensor:
-    """(B, N) -> (B, N) ``size`` x ``size`` box filter over the grid.
-
-    ``padding``: ``'zero'`` (the paper's filter: each cell's neighbourhood
-    sum, missing cells counted as 0, over ``size**2``), ``'valid'`` (mean
-    of the neighbours inside the grid) or ``'replicate'`` (edge values
-    repeated). With ``'valid'`` a border cell averages fewer values, so on
-    small grids a corner next to an interior peak can win the argmax.
-    ``size == 1`` is the identity.
-    """
-    if padding not in PADDINGS:
-        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
-                         f'{padding!r}')
+def mean_filter(similarity: Tensor, grid: Tuple[int, int],
+                size: int) -> Tensor:
+    """(B, N) -> (B, N) ``size`` x ``size`` box filter over the grid, the
+    paper's: each cell's neighbourhood sum, missing cells counted as 0,
+    over ``size**2``. ``size == 1`` is the identity."""
     if size == 1:
         return similarity.float()
     B = similarity.shape[0]
     s = similarity.float().reshape(B, 1, *grid)
-    pad = size // 2
-    if padding == 'replicate':
-        s = F.avg_pool2d(F.pad(s, (pad, ) * 4, mode='replicate'), size,
-                         stride=1)
-    else:
-        s = F.avg_pool2d(s, size, stride=1, padding=pad,
-                         count_include_pad=padding == 'zero')
+    s = F.avg_pool2d(s, size, stride=1, padding=size // 2,
+                     count_include_pad=True)
     return s.reshape(B, -1)
 
 
-def _check_semantic_args(lam: float, filter_size: int,
-                         filter_padding: str) -> None:
+def _check_semantic_args(lam: float, filter_size: int) -> None:
     if lam < 0:
         raise ValueError(f'lam must be >= 0 (paper: 0.01), got {lam}')
     if filter_size < 1 or filter_size % 2 == 0:
         raise ValueError('filter_size must be a positive odd number '
                          f'(paper: 3, reference code: 1), got {filter_size}')
-    if filter_padding not in PADDINGS:
-        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
-                         f'{filter_padding!r}')
 
 
 @ORDERS.register_module(name='semantic')
@@ -245,23 +204,20 @@ class SemanticOrder(OrderRule):
 
     Args:
         lam: noise weight lambda (paper 0.01).
-        filter_size: mean filter on S (paper 3; 1 disables it).
-        filter_padding: border handling of the filter, see
-            :func:`mean_filter` (paper: ``'zero'``).
+        filter_size: zero-padded mean filter on S (paper 3; 1 disables
+            it), see :func:`mean_filter`.
     """
     needs_similarity = True
 
-    def __init__(self, lam: float = 0.01, filter_size: int = 3,
-                 filter_padding: str = 'zero') -> None:
-        _check_semantic_args(lam, filter_size, filter_padding)
+    def __init__(self, lam: float = 0.01, filter_size: int = 3) -> None:
+        _check_semantic_args(lam, filter_size)
         self.lam = lam
         self.filter_size = filter_size
-        self.filter_padding = filter_padding
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
         """(B, 1) raster index of the centre (first argmax on ties)."""
-        return mean_filter(similarity, grid, self.filter_size,
-                           self.filter_padding).argmax(dim=1, keepdim=True)
+        return mean_filter(similarity, grid,
+                           self.filter_size).argmax(dim=1, keepdim=True)
 
     def centerness(self, similarity, grid, noise):
         centers = self.centers(similarity, grid)  # (B, K)
@@ -290,17 +246,14 @@ class MultiCenterSemanticOrder(SemanticOrder):
     def __init__(self,
                  num_centers: int = 2,
                  lam: float = 0.01,
-                 filter_size: int = 3,
-                 filter_padding: str = 'zero') -> None:
-        super().__init__(lam=lam, filter_size=filter_size,
-                         filter_padding=filter_padding)
+                 filter_size: int = 3) -> None:
+        super().__init__(lam=lam, filter_size=filter_size)
         if num_centers < 1:
             raise ValueError(f'num_centers must be >= 1, got {num_centers}')
         self.num_centers = num_centers
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
-        s = mean_filter(similarity, grid, self.filter_size,
-                        self.filter_padding)
+        s = mean_filter(similarity, grid, self.filter_size)
         B = s.shape[0]
         local_max = F.max_pool2d(
             s.reshape(B, 1, *grid), 3, stride=1, padding=1).reshape(B, -1)

@@ -76,7 +76,7 @@ def test_paper_hyper_parameters():
     # the order by name: the class defaults are the paper's (Eq. 3-6)
     order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'SemanticOrder' and order.lam == 0.01
-    assert order.filter_size == 3 and order.filter_padding == 'zero'
+    assert order.filter_size == 3
     crop = cfg.train_dataloader.dataset.pipeline[1]
     assert tuple(crop.crop_ratio_range) == (0.2, 1.0)
     assert crop.interpolation == 'bicubic'

@@ -38,7 +38,7 @@ def test_semantic_centre_and_distance(grid, filter_size):
     sim, noise = inputs(grid)
     lam = 0.01
     order = build_order_rule(dict(type='semantic', lam=lam,
-                             filter_size=filter_size))(sim, grid, noise)
+                                  filter_size=filter_size))(sim, grid, noise)
     centre = mean_filter(sim, grid, filter_size).argmax(1)
     assert torch.equal(order.perm[:, 0], centre)
     rows, cols = grid_coords(grid)
@@ -61,8 +61,8 @@ def test_paper_filter_smooths_before_argmax():
 
 def test_zero_padded_filter_keeps_an_interior_peak_next_to_the_border():
     # S peaks at (1, 1); its border neighbours are high too. The paper's
-    # zero-padded filter keeps (1, 1) the centre; averaging only the valid
-    # neighbours lets the corner (0, 0) win (it averages 4 values, 3 high).
+    # zero-padded filter keeps (1, 1) the centre (averaging only the valid
+    # neighbours would let the corner (0, 0) win: 4 values, 3 high).
     grid = (4, 4)
     sim = torch.full((1, 16), 0.01)
     sim[0, 5] = 1.0  # (1, 1)
@@ -70,16 +70,9 @@ def test_zero_padded_filter_keeps_an_interior_peak_next_to_the_border():
     noise = torch.zeros(1, 16)
     assert build_order_rule('semantic')(sim, grid, noise).perm[0, 0] == 5
     assert build_order_rule('semantic_multicenter').centers(sim, grid)[0, 0] == 5
-    valid = build_order_rule(dict(type='semantic', filter_padding='valid'))
-    assert valid(sim, grid, noise).perm[0, 0] == 0
-    zero = mean_filter(sim, grid, 3, 'zero').reshape(4, 4)
+    zero = mean_filter(sim, grid, 3).reshape(4, 4)
     assert zero[0, 0].item() == pytest.approx((1.0 + 3 * 0.9) / 9)
     assert zero[1, 1].item() == pytest.approx((1.0 + 3 * 0.9 + 5 * 0.01) / 9)
-    rep = mean_filter(sim, grid, 3, 'replicate').reshape(4, 4)
-    # replicate: (0, 0)'s 3x3 window repeats row 0 / column 0 of S
-    assert rep[0, 0].item() == pytest.approx((8 * 0.9 + 1.0) / 9)
-    with pytest.raises(ValueError, match='filter_padding'):
-        build_order_rule(dict(type='semantic', filter_padding='reflect'))
 
 
 def test_multicenter_with_one_centre_equals_semantic():
@@ -87,7 +80,7 @@ def test_multicenter_with_one_centre_equals_semantic():
         sim, noise = inputs(grid)
         a = build_order_rule('semantic')(sim, grid, noise)
         b = build_order_rule(dict(type='semantic_multicenter',
-                             num_centers=1))(sim, grid, noise)
+                                  num_centers=1))(sim, grid, noise)
         assert torch.equal(a.perm, b.perm)
         assert torch.equal(a.centerness, b.centerness)
 
@@ -98,7 +91,7 @@ def test_multicenter_starts_at_distinct_peaks():
     sim[0, 9] = 1.0
     sim[0, 54] = 0.9
     order = build_order_rule(dict(type='semantic_multicenter', num_centers=2,
-                             filter_size=1))(sim, grid, torch.rand(1, 64))
+                                  filter_size=1))(sim, grid, torch.rand(1, 64))
     assert set(order.perm[0, :2].tolist()) == {9, 54}
 
 
@@ -106,7 +99,7 @@ def test_ties_keep_raster_order_and_constant_maps_work():
     grid = (4, 6)
     sim = torch.full((2, 24), 1 / 24)
     order = build_order_rule(dict(type='semantic', lam=0.0,
-                             filter_padding='valid'))(
+                                  filter_size=1))(
         sim, grid, torch.zeros(2, 24))
     assert order.perm[0, 0] == 0  # first argmax
     # zero padding: border cells lose mass, the first interior cell wins
@@ -168,20 +161,9 @@ def test_gather_puts_patches_in_the_order():
                                     .expand_as(x)), x)
 
 
-def test_similarity_map_softmax_and_minmax():
+def test_similarity_map_is_the_softmax_of_the_cls_cosine():
     from semaim_mm.models import similarity_map
     tokens = torch.randn(2, 1 + 6, 8)
     cos = torch.nn.functional.cosine_similarity(tokens[:, :1], tokens[:, 1:],
                                                 dim=-1)
     torch.testing.assert_close(similarity_map(tokens), cos.softmax(-1))
-    gap = torch.nn.functional.cosine_similarity(
-        tokens[:, 1:].mean(1, keepdim=True), tokens[:, 1:], dim=-1)
-    torch.testing.assert_close(similarity_map(tokens, 'gap'),
-                               gap.softmax(-1))
-    mm = similarity_map(tokens, norm='minmax')
-    assert torch.equal(mm.argmax(1), cos.argmax(1))
-    torch.testing.assert_close(mm.amin(1), torch.zeros(2))
-    torch.testing.assert_close(mm.amax(1), torch.ones(2), atol=1e-5,
-                               rtol=0)
-    with pytest.raises(ValueError, match='similarity_norm'):
-        similarity_map(tokens, norm='sigmoid')

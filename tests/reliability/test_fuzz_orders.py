@@ -5,7 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semaim_mm.models.attention import autoregressive_masks
-from semaim_mm.models.orders import build_order_rule, draw_noise, mean_filter
+from semaim_mm.models.orders import (build_order_rule, draw_noise,
+                                     mean_filter)
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -43,7 +43,8 @@ def batch(size: int, device: str):
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(0)
     x = torch.randn(size, 3, 224, 224, generator=g).to(device)
-    return x, [DataSample(metainfo=dict(sample_idx=i)) for i in range(size)]
+    return x, [DataSample(metainfo=dict(sample_idx=i, iteration=0))
+               for i in range(size)]
 
 
 def sdpa_backends() -> Dict[str, bool]:
