@@ -125,7 +125,7 @@ def model_step_flops(model: nn.Module, img_hw: Sequence[int],
     p, c = bb.patch_size, bb.in_channels
     n = (img_hw[0] // p) * (img_hw[1] // p)
     blk = neck.blocks[0]
-    rule = model.current_order_rule()
+    rule = model.order_rule
     blur = 0
     kernel = getattr(model.target_generator, 'kernel', None)
     if kernel is not None:

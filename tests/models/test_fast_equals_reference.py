@@ -28,7 +28,7 @@ def assert_paths_equal(model, x):
     permutation = model.make_permutation(x)
     # Different images get different orders within one batch.
     assert not torch.equal(permutation.perm[0], permutation.perm[1]) or \
-        type(model.current_order_rule()).__name__ == 'RasterOrder'
+        type(model.order_rule).__name__ == 'RasterOrder'
     loss_f, grads_f = loss_and_grads(model, x, permutation, 'fast')
     loss_r, grads_r = loss_and_grads(model, x, permutation, 'reference')
     torch.testing.assert_close(loss_f, loss_r, rtol=1e-5, atol=0)

@@ -93,7 +93,7 @@ def probe_sdpa(args) -> dict:
 def probe_precision(args) -> dict:
     model = build_vitb(args.device)
     x, samples = batch(args.batch, args.device)
-    rule = model.current_order_rule()
+    rule = model.order_rule
     out = {}
     for name, amp in (('fp32', False), ('bf16', True)):
         with torch.no_grad(), torch.autocast(args.device.split(':')[0],
