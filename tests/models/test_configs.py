@@ -43,6 +43,10 @@ def build_parts(path, tmp_path):
         schedulers = []
         for s in cfg.param_scheduler:
             s = dict(s)
+            # as mmengine's Runner: no `end` = the end of training
+            loop = cfg.train_cfg
+            s.setdefault('end', loop.get('max_epochs') if s.get(
+                'by_epoch', True) else loop.get('max_iters'))
             cls = PARAM_SCHEDULERS.get(s.pop('type'))
             if s.pop('convert_to_iter_based', False):
                 schedulers.append(cls.build_iter_from_epoch(
@@ -72,7 +76,8 @@ def test_paper_hyper_parameters():
     assert cfg.train_cfg.max_epochs == 800
     assert cfg.param_scheduler[0].end == 30
     assert cfg.train_dataloader.batch_size == 64
-    assert cfg.model.neck.depth == 12
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        assert len(MODELS.build(cfg.model).neck.blocks) == 12
     # the order by name: the class defaults are the paper's (Eq. 3-6)
     order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'SemanticOrder' and order.lam == 0.01
