@@ -167,3 +167,13 @@ def test_similarity_map_is_the_softmax_of_the_cls_cosine():
     cos = torch.nn.functional.cosine_similarity(tokens[:, :1], tokens[:, 1:],
                                                 dim=-1)
     torch.testing.assert_close(similarity_map(tokens), cos.softmax(-1))
+
+
+def test_a_permutation_is_built_complete_and_frozen():
+    import dataclasses
+    grid = (3, 4)
+    sim, noise = inputs(grid)
+    permutation = build_order_rule('semantic')(sim, grid, noise)
+    assert permutation.similarity is sim
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        permutation.similarity = None
