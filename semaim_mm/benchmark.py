@@ -112,8 +112,8 @@ def build_semaim(cfg, path: str, img_size: int, device='cpu',
     model_cfg['similarity_fp32'] = path == 'reference'
     model_cfg['backbone']['img_size'] = img_size
     if grad_checkpointing:
-        model_cfg['backbone']['grad_checkpointing'] = True
-        model_cfg['neck']['grad_checkpointing'] = True
+        model_cfg['backbone']['with_cp'] = True
+        model_cfg['neck']['with_cp'] = True
     if compile:
         model_cfg['compile'] = True
     model = MODELS.build(model_cfg)
@@ -127,7 +127,7 @@ def mae_config(cfg, img_size: int) -> dict:
     p = bb.get('patch_size', 16)
     n = (img_size // p)**2
     arch = bb.get('arch', 'base')
-    if isinstance(arch, str):  # SemAIM's zoo ('small' = DeiT-S, 384 wide)
+    if isinstance(arch, str):  # SemAIM's zoo ('deit-small': 384 wide)
         from .models.vit import SemAIMViT
         arch = dict(SemAIMViT.arch_zoo[arch.lower()])
     return dict(

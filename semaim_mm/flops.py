@@ -125,7 +125,7 @@ def model_step_flops(model: nn.Module, img_hw: Sequence[int],
     p, c = bb.patch_size, bb.in_channels
     n = (img_hw[0] // p) * (img_hw[1] // p)
     blk = neck.blocks[0]
-    order = model.current_order()
+    rule = model.order_rule
     blur = 0
     kernel = getattr(model.target_generator, 'kernel', None)
     if kernel is not None:
@@ -143,7 +143,7 @@ def model_step_flops(model: nn.Module, img_hw: Sequence[int],
         head_hidden=head.mlp.fc1.out_features,
         target_dim=head.mlp.fc2.out_features,
         path=path or model.attention_path,
-        similarity_pass=order.needs_similarity
+        similarity_pass=rule.needs_similarity
         and model.similarity_source != 'teacher',
         blur_flops=blur)
 

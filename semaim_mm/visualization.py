@@ -3,7 +3,7 @@
 One row per image: the input, the last block's CLS self-attention (mean over
 heads, computed here from the block's ``qkv`` weights), the similarity map S
 (:meth:`SemAIM.similarity`), and five autoregression orders drawn as heat
-maps of ``Order.rank`` (warm = predicted first): raster, stochastic,
+maps of ``Permutation.rank`` (warm = predicted first): raster, stochastic,
 similarity, semantic and multi-centre semantic. The centres the semantic
 orders chose are outlined (on their order panels and on S).
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .models.orders import build_order, draw_noise
+from .models.orders import build_order_rule, draw_noise
 
 DEFAULT_ORDERS = (
     ('raster', 'raster'),
@@ -75,11 +75,11 @@ def order_panels(model,
         noise = draw_noise([seed + b for b in range(B)], n, inputs.device)
         ranks, centers = [], []
         for _, cfg in orders:
-            order = build_order(cfg)
-            ranks.append(order(sim if order.needs_similarity else None, grid,
-                               noise).rank)
-            centers.append(order.centers(sim, grid).cpu().numpy()
-                           if hasattr(order, 'centers') else
+            rule = build_order_rule(cfg)
+            ranks.append(rule(sim if rule.needs_similarity else None, grid,
+                              noise).rank)
+            centers.append(rule.centers(sim, grid).cpu().numpy()
+                           if hasattr(rule, 'centers') else
                            np.full((B, 1), -1))
     finally:
         model.train(was_training)

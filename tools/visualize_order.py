@@ -24,8 +24,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')
-from semaim_mm.checkpoints import (load_encoder_into, read_checkpoint,  # noqa
-                                   state_dict_of, sub_dict)
+from semaim_mm.checkpoints import load_encoder_into, read_checkpoint  # noqa
 from semaim_mm.engine.options import check_options, load_config  # noqa
 from semaim_mm.preflight import preflight, run_tool  # noqa: E402
 from semaim_mm.visualization import visualize_orders  # noqa: E402
@@ -49,16 +48,12 @@ def load_images(paths, size):
 
 def load_checkpoint(model, path: str) -> None:
     """The encoder of any checkpoint that holds one into ``model.backbone``
-    (strictly); with ``similarity_source='ema'`` the checkpoint's EMA encoder
-    into the EMA copy (the encoder when it has none)."""
+    (strictly)."""
     ckpt = read_checkpoint(path, source='CKPT')
     backbone = model.backbone
     keys = dict(new_keys=backbone.checkpoint_new_keys,
                 unused_keys=backbone.checkpoint_unused_keys, source='CKPT')
     load_encoder_into(backbone, ckpt, **keys)
-    if getattr(model, 'similarity_source', None) == 'ema':
-        ema = sub_dict(state_dict_of(ckpt), 'ema_backbone.module.')
-        load_encoder_into(model.ema_backbone.module, ema or ckpt, **keys)
 
 
 def main(argv=None) -> str:

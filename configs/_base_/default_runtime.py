@@ -11,6 +11,9 @@ default_hooks = dict(
     checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # runner.iter into each data sample's metainfo: SemAIM seeds the order
+    # noise by (seed, iteration, sample index).
+    sample_iteration=dict(type='SampleIterationHook'),
 )
 
 # Exact mid-epoch resume (needs sampler=dict(type='ResumableSampler')) and a

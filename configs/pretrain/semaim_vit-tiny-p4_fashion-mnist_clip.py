@@ -5,17 +5,16 @@
 # "Tiny teachers"):
 #   python tools/model_converters/export_teacher.py clip checkpoints/tiny_clip_vit_p7_28.pt --random
 #   python tools/train.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_clip.py
-_base_ = './semaim_vit-tiny-p4_fashion-mnist.py'
+_base_ = [
+    './semaim_vit-tiny-p4_fashion-mnist.py',
+    '../_base_/models/semaim_feature-targets.py',
+]
 
 model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
-            scale_factor=2.0)),
+    _base_.feature_targets,
     target_generator=dict(
         _delete_=True,
         type='CLIPTargetGenerator',
         checkpoint='checkpoints/tiny_clip_vit_p7_28.pt',
         arch=dict(embed_dims=64, num_layers=2, num_heads=1, patch_size=7, out_dims=32)),
-    similarity_source='teacher',
 )

@@ -5,17 +5,16 @@
 # "Tiny teachers"):
 #   python tools/model_converters/export_teacher.py dino checkpoints/tiny_dino_vit_p7_28.pth --random
 #   python tools/train.py configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_dino.py
-_base_ = './semaim_vit-tiny-p4_fashion-mnist.py'
+_base_ = [
+    './semaim_vit-tiny-p4_fashion-mnist.py',
+    '../_base_/models/semaim_feature-targets.py',
+]
 
 model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
-            scale_factor=2.0)),
+    _base_.feature_targets,
     target_generator=dict(
         _delete_=True,
         type='DINOTargetGenerator',
         checkpoint='checkpoints/tiny_dino_vit_p7_28.pth',
         arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=7)),
-    similarity_source='teacher',
 )

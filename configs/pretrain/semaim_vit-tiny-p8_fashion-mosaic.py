@@ -17,8 +17,7 @@ data_preprocessor = dict(
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(arch={{_base_.vit_tiny_p8_arch}}, img_size=128,
-                  patch_size=8),
-    neck=dict(depth={{_base_.vit_tiny_p8_arch.num_layers}}))
+                  patch_size=8))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -9,18 +9,17 @@
 #       tools/dist_train.sh configs/pretrain/semaim_vitb_clip_800e.py 8
 # or: GPUS=32 tools/slurm_train.sh PARTITION JOB \
 #       configs/pretrain/semaim_vitb_clip_800e.py WORK_DIR
-_base_ = './semaim_vitb_800e.py'
+_base_ = [
+    './semaim_vitb_800e.py',
+    '../_base_/models/semaim_feature-targets.py',
+]
 
 model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True, type='CosineSimilarityLoss', shift_factor=2.0,
-            scale_factor=2.0)),
+    _base_.feature_targets,
     target_generator=dict(
         _delete_=True,
         type='CLIPTargetGenerator',
         checkpoint='checkpoints/ViT-B-16.pt',
         arch='base',
         grid_mismatch='interpolate'),
-    similarity_source='teacher',
 )

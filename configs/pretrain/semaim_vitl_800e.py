@@ -2,4 +2,4 @@
 # CLIP target: see semaim_vitl_clip_800e.py once teachers are available).
 _base_ = './semaim_vitb_800e.py'
 
-model = dict(backbone=dict(arch='large'), neck=dict(depth=24))
+model = dict(backbone=dict(arch='large'))

@@ -7,4 +7,4 @@
 #       configs/pretrain/semaim_vitl_clip_800e.py WORK_DIR
 _base_ = './semaim_vitb_clip_800e.py'
 
-model = dict(backbone=dict(arch='large'), neck=dict(depth=24))
+model = dict(backbone=dict(arch='large'))

@@ -3,4 +3,4 @@
 # docs/benchmarks.md (tools/benchmark.py; --img-size 448 for 784 tokens).
 _base_ = './semaim_vitb_800e.py'
 
-model = dict(backbone=dict(arch='small'))
+model = dict(backbone=dict(arch='deit-small'))

@@ -1,6 +1,6 @@
 """Training-engine pieces: crash-safe checkpoints, exact resume, NaN guard,
-preemption, the work-dir lock, the tools' config checks and Runner
-(readable logs, run checks)."""
+preemption, the training iteration in the data samples, the work-dir lock,
+the tools' config checks and Runner (readable logs, run checks)."""
 from .checkpoint import (CheckpointCheckError, CheckpointSaveError,
                          SafeCheckpointHook, check_checkpoint_kind,
                          checkpoint_kind)
@@ -11,6 +11,7 @@ from .nonfinite import NonFiniteLossError, NonFiniteLossHook
 from .preemption import PREEMPTED_EXIT, PreemptionHook
 from .resume import ExactResumeHook, ResumableSampler
 from .run_report import InputSizeError
+from .sample_iteration import SampleIterationHook
 from .runner import SemAIMRunner, build_runner
 from .workdir_lock import (WorkDirBusyError, WorkDirError, WorkDirLock,
                            launch_rank)
@@ -21,7 +22,8 @@ __all__ = [
     'atomic_write_bytes', 'checkpoint_problem', 'find_complete_checkpoint',
     'list_checkpoints', 'resume_checkpoint', 'NonFiniteLossError',
     'NonFiniteLossHook', 'PREEMPTED_EXIT', 'PreemptionHook',
-    'ExactResumeHook', 'ResumableSampler', 'InputSizeError', 'SemAIMRunner',
+    'ExactResumeHook', 'ResumableSampler', 'InputSizeError',
+    'SampleIterationHook', 'SemAIMRunner',
     'WorkDirBusyError', 'WorkDirError', 'WorkDirLock', 'build_runner',
     'launch_rank'
 ]

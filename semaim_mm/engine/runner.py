@@ -123,10 +123,19 @@ class SemAIMRunner(Runner):
 
     def _build_param_scheduler(self, scheduler, optim_wrapper):
         """mmengine's, with converted epoch windows of at least two
-        iterations (:func:`fit_converted_windows`), said in one line."""
+        iterations (:func:`fit_converted_windows`), said in one line; a
+        scheduler without ``end`` runs to the end of training, as in
+        mmengine."""
         if isinstance(scheduler, (list, tuple)) and \
                 getattr(self, '_train_loop', None) is not None and \
                 not isinstance(self._train_loop, dict):
+            # mmengine's default `end` (the end of training) first, so that
+            # a scheduler running to the end moves with a widened warm-up
+            scheduler = [
+                dict(s, end=self.max_epochs if s.get('by_epoch', True)
+                     else self.max_iters)
+                if isinstance(s, dict) and 'end' not in s else s
+                for s in scheduler]
             scheduler, changed = fit_converted_windows(
                 scheduler, len(self.train_dataloader), self.max_iters)
             if changed:

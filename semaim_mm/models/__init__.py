@@ -5,7 +5,8 @@ from .attention import (ATTENTION_PATHS, CrossAttention, FastPath,
                         autoregressive_masks, build_attention_path)
 from .decoder import SemAIMDecoder, decoder_taps
 from .head import SemAIMHead
-from .orders import ORDERS, Order, build_order, draw_noise, similarity_map
+from .orders import (ORDERS, OrderRule, Permutation, build_order_rule,
+                     draw_noise, similarity_map)
 from .targets import RGBTargetGenerator, patchify
 from .teachers import (CLIPTargetGenerator, DINOTargetGenerator,
                        TeacherTargetGenerator)
@@ -15,7 +16,8 @@ __all__ = [
     'SemAIM', 'SemAIMViT', 'SemAIMDecoder', 'SemAIMHead', 'RGBTargetGenerator',
     'SelfAttention', 'CrossAttention', 'attend', 'autoregressive_masks',
     'ATTENTION_PATHS', 'FastPath', 'ReferencePath', 'build_attention_path',
-    'decoder_taps', 'ORDERS', 'Order', 'build_order', 'draw_noise',
+    'decoder_taps', 'ORDERS', 'OrderRule', 'Permutation', 'build_order_rule',
+    'draw_noise',
     'similarity_map', 'patchify', 'sincos_pos_embed',
     'TeacherTargetGenerator', 'DINOTargetGenerator', 'CLIPTargetGenerator'
 ]

@@ -1,11 +1,9 @@
 """The SemAIM self-supervised algorithm (one pre-training step)."""
 import inspect
 from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from mmengine.logging import MessageHub
-from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -15,10 +13,11 @@ from ..phases import phase
 from ..seeding import mix_seed
 from .attention import (FastPath, ReferencePath, build_attention_path,
                         check_path)
-from .orders import BaseOrder, Order, build_order, draw_noise, similarity_map
+from .orders import (OrderRule, Permutation, build_order_rule, draw_noise,
+                     similarity_map)
 from .precision import full_fp32
 
-SIMILARITY_SOURCES = ('cls', 'gap', 'ema', 'teacher')
+SIMILARITY_SOURCES = ('cls', 'teacher')
 Part = Union[dict, nn.Module]  # a config or a built module
 
 
@@ -57,8 +56,9 @@ def takes(cfg: Part, arg: str) -> bool:
 class SemAIM(BaseSelfSupervisor):
     """SemAIM: semantic-aware autoregressive image modeling (AAAI 2024).
 
-    One step (:meth:`loss`): similarity pass -> order -> causal encoder +
-    parallel decoder -> loss against targets gathered into the same order.
+    One step (:meth:`loss`): similarity pass -> the order rule makes the
+    batch's permutation -> causal encoder + parallel decoder -> loss against
+    targets gathered into the same permutation.
 
     What the backbone dictates is filled in from it; configs leave it out.
     An explicit value that disagrees is an error naming the field, except
@@ -78,19 +78,13 @@ class SemAIM(BaseSelfSupervisor):
         head: :class:`SemAIMHead` config.
         target_generator: e.g. ``RGBTargetGenerator`` (the default); it sees
             the normalised images and returns (B, N, D_t) in raster order.
-        order: the autoregression order (name or dict, see
+        order: the order rule (name or dict, see
             :mod:`semaim_mm.models.orders`).
-        order_schedule: optional ``[dict(begin=0, order='stochastic'),
-            dict(begin=10, order='semantic')]``: the order in use from epoch
-            ``begin`` on (from iteration ``begin`` if ``by_epoch=False``).
-            Replaces ``order``.
-        similarity_source: ``'cls'`` (cos of CLS vs patches), ``'gap'``
-            (mean patch token vs patches) or ``'ema'`` (CLS of an EMA copy of
-            the encoder) or ``'teacher'`` (the frozen teacher of a
-            :class:`TeacherTargetGenerator`: CLS-vs-patch cosine, softmax;
-            its tokens are computed once per step for order and targets).
-        ema_momentum: EMA update weight of the online encoder (mmengine
-            convention: ``ema = (1 - m) * ema + m * online``).
+        similarity_source: ``'cls'`` (the paper's Eq. 2: cos of this step's
+            encoder's CLS vs patches) or ``'teacher'`` (the frozen teacher
+            of a :class:`TeacherTargetGenerator`, as the reference code does
+            with feature targets: its tokens are computed once per step for
+            order and targets).
         attention_path: ``'fast'`` (ordered tokens + causal SDPA) or
             ``'reference'`` (explicit N x N masks, the paper's formulation).
         similarity_fp32: compute the whole student similarity map (encoder
@@ -98,7 +92,9 @@ class SemAIM(BaseSelfSupervisor):
             code does. Off by default: under autocast the encoder pass runs
             in the autocast dtype, which is cheaper (the cosine and the
             softmax are fp32 either way).
-        seed: base seed of the per-image order noise.
+        seed: base seed of the per-image order noise (with the training
+            iteration and the sample index of each data sample's metainfo,
+            see :meth:`order_noise`).
         compile: ``torch.compile`` every encoder and decoder block in place
             (``nn.Module.compile``: parameter names and checkpoints are
             unchanged); ``True`` or a dict of ``torch.compile`` kwargs.
@@ -113,10 +109,7 @@ class SemAIM(BaseSelfSupervisor):
                  head: Part,
                  target_generator: Optional[Part] = None,
                  order: Union[str, dict] = 'semantic',
-                 order_schedule: Optional[Sequence[dict]] = None,
-                 by_epoch: bool = True,
                  similarity_source: str = 'cls',
-                 ema_momentum: float = 0.004,
                  attention_path: str = 'fast',
                  similarity_fp32: bool = False,
                  seed: int = 0,
@@ -157,14 +150,7 @@ class SemAIM(BaseSelfSupervisor):
                                    else {}))
         self.seed = seed
         self.log_order_stats = log_order_stats
-        self.by_epoch = by_epoch
-        self.order_schedule = self.build_schedule(order, order_schedule)
-        if similarity_source == 'ema':
-            if not 0 < ema_momentum <= 1:
-                raise ValueError(f'ema_momentum must be in (0, 1], got '
-                                 f'{ema_momentum}')
-            self.ema_backbone = ExponentialMovingAverage(
-                self.backbone, momentum=ema_momentum)
+        self.order_rule: OrderRule = build_order_rule(order)
 
     # ------------------------------------------------------------- building
     @staticmethod
@@ -204,19 +190,6 @@ class SemAIM(BaseSelfSupervisor):
                         "the target generator's target_dim")))
         return neck, head
 
-    @staticmethod
-    def build_schedule(order: Union[str, dict],
-                       schedule: Optional[Sequence[dict]]
-                       ) -> List[Tuple[int, BaseOrder]]:
-        """``[(begin, order), ...]`` from ``order`` or ``order_schedule``."""
-        if not schedule:
-            return [(0, build_order(order))]
-        begins = [int(s['begin']) for s in schedule]
-        if begins[0] != 0 or begins != sorted(begins):
-            raise ValueError('order_schedule must start at begin=0 and '
-                             f'be sorted by begin, got {begins}')
-        return [(b, build_order(s['order'])) for b, s in zip(begins, schedule)]
-
     def freeze_unused(self) -> None:
         """Parameters that never reach the loss would stall DDP's gradient
         reduction: the encoder's final norm (only the no-grad similarity
@@ -247,13 +220,6 @@ class SemAIM(BaseSelfSupervisor):
         self._attention_path = check_path(path)
 
     # ----------------------------------------------------------- the pieces
-    def current_order(self) -> BaseOrder:
-        """The order in use at the runner's current epoch (or iteration)."""
-        hub = MessageHub.get_current_instance()
-        now = hub.get_info('epoch' if self.by_epoch else 'iter', 0) or 0
-        active = [o for b, o in self.order_schedule if b <= now]
-        return active[-1]
-
     @torch.no_grad()
     def similarity(self, inputs: Tensor) -> Tensor:
         """Similarity map S (B, N) from a frozen copy of this step's encoder:
@@ -265,50 +231,60 @@ class SemAIM(BaseSelfSupervisor):
         (no student pass; its tokens are shared with the targets)."""
         if self.similarity_source == 'teacher':
             return self.target_generator.similarity(inputs)
-        net = (self.ema_backbone.module
-               if self.similarity_source == 'ema' else self.backbone)
-        anchor = 'gap' if self.similarity_source == 'gap' else 'cls'
         fp32 = (full_fp32(inputs.device.type)
                 if self.similarity_fp32 else nullcontext())
-        was_training = net.training
-        net.eval()
+        was_training = self.backbone.training
+        self.backbone.eval()
         try:
             with fp32:
-                tokens = net.forward_tokens(
+                tokens = self.backbone.forward_tokens(
                     inputs.float() if self.similarity_fp32 else inputs)
-                return similarity_map(tokens, anchor)
+                return similarity_map(tokens)
         finally:
-            net.train(was_training)
+            self.backbone.train(was_training)
 
     def order_noise(self, batch_size: int, num_patches: int,
                     data_samples: Optional[List[DataSample]],
                     device: torch.device) -> Tensor:
-        """(B, N) per-image noise seeded by (seed, iteration, sample index);
-        from the global RNG when the samples carry no ``sample_idx``."""
-        idx = [ds.metainfo.get('sample_idx') for ds in data_samples or []]
+        """(B, N) per-image noise seeded by (seed, ``iteration``,
+        ``sample_idx``) of each sample's metainfo (the dataset sets
+        ``sample_idx``, :class:`~semaim_mm.engine.SampleIterationHook` the
+        training iteration); from the global RNG when the samples carry no
+        ``sample_idx``."""
+        samples = data_samples or []
+        idx = [ds.metainfo.get('sample_idx') for ds in samples]
         if len(idx) != batch_size or any(i is None for i in idx):
             return torch.rand(batch_size, num_patches, device=device)
-        it = MessageHub.get_current_instance().get_info('iter', 0) or 0
-        return draw_noise([mix_seed(self.seed, it, i) for i in idx],
-                          num_patches, device)
+        its = [ds.metainfo.get('iteration') for ds in samples]
+        if any(it is None for it in its):
+            raise ValueError(
+                "data samples carry 'sample_idx' but no 'iteration' to seed "
+                "the order noise: add default_hooks=dict(sample_iteration="
+                "dict(type='SampleIterationHook')) to the config (configs/"
+                "_base_/default_runtime.py has it), or set metainfo "
+                "'iteration' when calling SemAIM.loss directly")
+        return draw_noise(
+            [mix_seed(self.seed, it, i) for it, i in zip(its, idx)],
+            num_patches, device)
 
-    def make_order(self, inputs: Tensor,
-                   data_samples: Optional[List[DataSample]] = None,
-                   order: Optional[BaseOrder] = None) -> Order:
-        """The order for this batch (similarity pass only when needed)."""
-        order = order or self.current_order()
+    def make_permutation(self, inputs: Tensor,
+                         data_samples: Optional[List[DataSample]] = None
+                         ) -> Permutation:
+        """This batch's permutation from the current order rule (similarity
+        pass only when the rule needs it)."""
+        rule = self.order_rule
         grid = self.backbone.check_input(inputs)
         n = grid[0] * grid[1]
-        sim = self.similarity(inputs) if order.needs_similarity else None
+        sim = self.similarity(inputs) if rule.needs_similarity else None
         noise = self.order_noise(inputs.shape[0], n, data_samples,
                                  inputs.device)
-        result = order(sim, grid, noise)
-        result.similarity = sim
-        return result
+        return rule(sim, grid, noise)
 
-    def attention_for(self, order: Order) -> Union[FastPath, ReferencePath]:
-        """This model's attention path (``attention_path``) under ``order``."""
-        return build_attention_path(self.attention_path, order)
+    def attention_for(self, permutation: Permutation
+                      ) -> Union[FastPath, ReferencePath]:
+        """This model's attention path (``attention_path``) under
+        ``permutation``."""
+        return build_attention_path(self.attention_path, permutation)
 
     def predict_patches(self, inputs: Tensor,
                         path: Union[FastPath, ReferencePath]) -> Tensor:
@@ -328,16 +304,17 @@ class SemAIM(BaseSelfSupervisor):
 
     def loss(self, inputs: Union[Tensor, List[Tensor]],
              data_samples: Optional[List[DataSample]] = None,
-             order: Optional[Order] = None,
+             permutation: Optional[Permutation] = None,
              **kwargs) -> Dict[str, Tensor]:
         """One training step's losses; the only code that runs one.
 
         Args:
             inputs: (B, C, H, W) normalised images.
-            data_samples: their samples (``sample_idx`` seeds the order noise).
-            order: a fixed :class:`Order` for this batch (tests, the
-                authors' permutation); by default it is drawn from the
-                current order and the similarity pass.
+            data_samples: their samples (``sample_idx`` and ``iteration``
+                seed the order noise, :meth:`order_noise`).
+            permutation: a fixed :class:`Permutation` for this batch (tests,
+                the authors' permutation); by default the current order rule
+                makes it from the similarity pass.
 
         The phases (:func:`semaim_mm.phases.phase`) are what
         ``tools/benchmark.py`` times.
@@ -345,17 +322,15 @@ class SemAIM(BaseSelfSupervisor):
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
         with phase('similarity'):
-            if self.similarity_source == 'ema' and self.training:
-                self.ema_backbone.update_parameters(self.backbone)
-            if order is None:
-                order = self.make_order(inputs, data_samples)
-        path = self.attention_for(order)
+            if permutation is None:
+                permutation = self.make_permutation(inputs, data_samples)
+        path = self.attention_for(permutation)
         with phase('targets'):
             target = path.targets(self.target_generator(inputs))
         pred = self.predict_patches(inputs, path)
         with phase('decoder_head'):
             losses = dict(loss=self.head.loss(pred, target))
-        if self.log_order_stats and order.similarity is not None:
-            sim = order.similarity
+        if self.log_order_stats and permutation.similarity is not None:
+            sim = permutation.similarity
             losses['sim_peak'] = sim.max(dim=1).values.mean() * sim.shape[1]
         return losses

@@ -24,7 +24,7 @@ from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from .orders import Order
+from .orders import Permutation
 
 
 def attend(q: Tensor,
@@ -87,7 +87,7 @@ def autoregressive_masks(centerness: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 class FastPath:
-    """Attention under ``order`` on ordered tokens with causal masks.
+    """Attention under ``permutation`` on ordered tokens with causal masks.
 
     Encoder tokens run as [CLS, patches in order]; decoder query ``t`` sees
     the keys ``0..t`` of that sequence without its last token, i.e. CLS and
@@ -97,16 +97,16 @@ class FastPath:
     enc_mask: Optional[Tensor] = None
     dec_mask: Optional[Tensor] = None
 
-    def __init__(self, order: Order) -> None:
-        self.order = order
+    def __init__(self, permutation: Permutation) -> None:
+        self.permutation = permutation
 
     def arrange(self, tokens: Tensor) -> Tensor:
         """(B, 1+N, C) [CLS, raster patches] -> the encoder's sequence."""
-        return torch.cat([tokens[:, :1], self.order.gather(tokens[:, 1:])], 1)
+        return torch.cat([tokens[:, :1], self.permutation.gather(tokens[:, 1:])], 1)
 
     def queries(self, pos: Tensor) -> Tensor:
         """(B, 1+N, C) position embeddings -> decoder queries (B, N, C)."""
-        return self.order.gather(pos[:, 1:])
+        return self.permutation.gather(pos[:, 1:])
 
     def keys(self, state: Tensor) -> Tensor:
         """(B, 1+N, C) encoder state -> the decoder's keys (B, N, C)."""
@@ -118,19 +118,20 @@ class FastPath:
 
     def targets(self, target: Tensor) -> Tensor:
         """(B, N, D) raster targets -> the predictions' sequence."""
-        return self.order.gather(target)
+        return self.permutation.gather(target)
 
 
 class ReferencePath:
-    """Attention under ``order`` on the raster sequence with the paper's
-    explicit masks (:func:`autoregressive_masks` from ``order.rank``);
+    """Attention under ``permutation`` on the raster sequence with the
+    paper's explicit masks (:func:`autoregressive_masks` from
+    ``permutation.rank``);
     nothing is permuted, predictions and targets stay in raster order."""
     causal = False
 
-    def __init__(self, order: Order) -> None:
-        self.order = order
+    def __init__(self, permutation: Permutation) -> None:
+        self.permutation = permutation
         self.enc_mask, self.dec_mask = autoregressive_masks(
-            order.rank.float())
+            permutation.rank.float())
 
     def arrange(self, tokens: Tensor) -> Tensor:
         return tokens
@@ -161,11 +162,11 @@ def check_path(path: str) -> str:
     return path
 
 
-def build_attention_path(path: str, order: Order
+def build_attention_path(path: str, permutation: Permutation
                          ) -> Union[FastPath, ReferencePath]:
-    """The attention of one batch under ``order``: ``'fast'`` or
+    """The attention of one batch under ``permutation``: ``'fast'`` or
     ``'reference'``."""
-    return ATTENTION_PATHS[check_path(path)](order)
+    return ATTENTION_PATHS[check_path(path)](permutation)
 
 
 class MultiHeadBase(nn.Module):

@@ -79,7 +79,8 @@ class SemAIMDecoder(BaseModule):
         mlp_ratio: MLP hidden width / embed_dims.
         tap: ``'after'`` (reference code) or ``'before'`` (paper Eq. 10).
         drop_path_rate: stochastic depth, linearly increasing per block.
-        grad_checkpointing: recompute each block in the backward pass
+        with_cp: activation checkpointing (mmpretrain's / mmdet's name):
+            recompute each block in the backward pass
             (``torch.utils.checkpoint``, non-reentrant): less memory, about
             one more decoder forward of cost.
     """
@@ -96,10 +97,10 @@ class SemAIMDecoder(BaseModule):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = dict(
                      type='Xavier', layer='Linear', distribution='uniform'),
-                 grad_checkpointing: bool = False,
+                 with_cp: bool = False,
                  ) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.grad_checkpointing = grad_checkpointing
+        self.with_cp = with_cp
         self.taps = decoder_taps(encoder_depth, depth, tap)
         self.encoder_depth = encoder_depth
         dpr = np.linspace(0, drop_path_rate, depth)
@@ -131,7 +132,7 @@ class SemAIMDecoder(BaseModule):
         g = queries
         for block, h in zip(self.blocks, states):
             args = (g, path.keys(h), path.causal, path.dec_mask)
-            if self.grad_checkpointing and torch.is_grad_enabled():
+            if self.with_cp and torch.is_grad_enabled():
                 g = checkpoint(block, *args, use_reentrant=False)
             else:
                 g = block(*args)

@@ -1,7 +1,9 @@
 """Autoregression orders: every order of the paper (and one beyond it), one
 interface.
 
-An order maps ``(similarity, grid, noise)`` to an :class:`Order`:
+An order rule (:class:`OrderRule`, registered by its config name:
+``model.order='semantic'``) maps ``(similarity, grid, noise)`` to one batch's
+:class:`Permutation`:
 
 * ``similarity``: (B, N) similarity map S over the patches in raster order
   (:func:`similarity_map`; ``None`` for orders that do not use it);
@@ -13,7 +15,7 @@ The centerness ``C`` is the paper's quantity (smaller = predicted earlier);
 ``perm = argsort(C)`` (stable, so ties go in raster order) and ``rank`` is its
 inverse. The reference attention path builds Eq. 7 / 9 from ``rank``, which
 equals building them from ``C`` whenever ``C`` has no ties and otherwise keeps
-the fast and reference paths identical. :meth:`Order.gather` is the one
+the fast and reference paths identical. :meth:`Permutation.gather` is the one
 place that permutes tokens into the order.
 """
 from abc import ABCMeta, abstractmethod
@@ -30,9 +32,10 @@ from .precision import full_fp32
 ORDERS = Registry('semaim order', locations=['semaim_mm.models.orders'])
 
 
-@dataclass
-class Order:
-    """An autoregression order for a batch.
+@dataclass(frozen=True)
+class Permutation:
+    """One batch's autoregression order, built complete by an
+    :class:`OrderRule` and never changed afterwards.
 
     Attributes:
         perm: (B, N) long; ``perm[b, t]`` is the raster index of the patch
@@ -47,12 +50,16 @@ class Order:
     similarity: Optional[Tensor] = None
 
     @classmethod
-    def from_centerness(cls, centerness: Tensor) -> 'Order':
+    def from_centerness(cls, centerness: Tensor,
+                        similarity: Optional[Tensor] = None
+                        ) -> 'Permutation':
+        """The permutation sorting ``centerness`` ascending (stable)."""
         perm = torch.argsort(centerness, dim=1, stable=True)
         rank = torch.empty_like(perm)
         rank.scatter_(1, perm, torch.arange(
             perm.shape[1], device=perm.device).expand_as(perm))
-        return cls(perm=perm, rank=rank, centerness=centerness)
+        return cls(perm=perm, rank=rank, centerness=centerness,
+                   similarity=similarity)
 
     def gather(self, x: Tensor) -> Tensor:
         """Patches in raster order -> in this order: (B, N, ...) ->
@@ -61,43 +68,23 @@ class Order:
         return torch.gather(x, 1, idx.expand(-1, -1, *x.shape[2:]))
 
 
-SIMILARITY_NORMS = ('softmax', 'minmax')
-
-
-def similarity_map(tokens: Tensor, anchor: str = 'cls',
-                   norm: str = 'softmax') -> Tensor:
-    """The similarity map S (B, N) of the orders, from a ViT's output tokens.
-
-    ``S_i`` is the cosine of an anchor token with patch token ``i``,
-    normalised over the patches: ``softmax`` (paper Eq. 2) or ``minmax``
-    (the reference code's teacher map; only its argmax matters to the
-    semantic orders). Student and teachers both call this.
+def similarity_map(tokens: Tensor) -> Tensor:
+    """The similarity map S (B, N) of the orders, from a ViT's output tokens:
+    ``S_i = softmax_i(cos(z_cls, z_i))`` over the patches (paper Eq. 2).
+    Student and teachers both call this.
 
     Args:
         tokens: (B, 1+N, D), CLS first, in any dtype. The cosine and the
-            normalisation always run in IEEE fp32 (:func:`full_fp32`: no
+            softmax always run in IEEE fp32 (:func:`full_fp32`: no
             autocast, no TF32): in bf16, cosines near 1 fall on steps of
             about 0.004 and the ties at the argmax would go to the first
             patch in raster order.
-        anchor: ``'cls'`` (the CLS token) or ``'gap'`` (mean patch token).
-        norm: ``'softmax'`` or ``'minmax'``.
     """
-    if anchor not in ('cls', 'gap'):
-        raise ValueError(f"anchor must be 'cls' or 'gap', got {anchor!r}")
-    if norm not in SIMILARITY_NORMS:
-        raise ValueError(f'similarity_norm must be one of {SIMILARITY_NORMS}'
-                         f', got {norm!r}')
     with full_fp32(tokens.device.type):
         tokens = tokens.float()
-        center = (tokens[:, 1:].mean(dim=1)
-                  if anchor == 'gap' else tokens[:, 0])
-        cos = torch.einsum('bd,bnd->bn', F.normalize(center, dim=-1),
+        cos = torch.einsum('bd,bnd->bn', F.normalize(tokens[:, 0], dim=-1),
                            F.normalize(tokens[:, 1:], dim=-1))
-        if norm == 'softmax':
-            return cos.softmax(dim=-1)
-        lo = cos.min(dim=1, keepdim=True).values
-        hi = cos.max(dim=1, keepdim=True).values
-        return (cos - lo) / (hi - lo + 1e-6)
+        return cos.softmax(dim=-1)
 
 
 def grid_coords(grid: Tuple[int, int], device=None) -> Tuple[Tensor, Tensor]:
@@ -126,12 +113,13 @@ def draw_noise(seeds: Sequence[int], num_patches: int,
     return noise.to(device)
 
 
-class BaseOrder(metaclass=ABCMeta):
-    """Base class: subclasses implement :meth:`centerness`."""
+class OrderRule(metaclass=ABCMeta):
+    """The rule that makes a batch's :class:`Permutation`; subclasses
+    implement :meth:`centerness`."""
     needs_similarity = False
 
     def __call__(self, similarity: Optional[Tensor], grid: Tuple[int, int],
-                 noise: Tensor) -> Order:
+                 noise: Tensor) -> Permutation:
         h, w = grid
         if noise.dim() != 2 or noise.shape[1] != h * w:
             raise ValueError(f'noise must be (B, {h * w}) for grid {grid}, '
@@ -144,7 +132,8 @@ class BaseOrder(metaclass=ABCMeta):
                 raise ValueError(
                     f'similarity must be (B, {h * w}) for grid {grid}, got '
                     f'{tuple(similarity.shape)}')
-        return Order.from_centerness(self.centerness(similarity, grid, noise))
+        return Permutation.from_centerness(
+            self.centerness(similarity, grid, noise), similarity)
 
     @abstractmethod
     def centerness(self, similarity: Optional[Tensor], grid: Tuple[int, int],
@@ -157,7 +146,7 @@ class BaseOrder(metaclass=ABCMeta):
 
 
 @ORDERS.register_module(name='raster')
-class RasterOrder(BaseOrder):
+class RasterOrder(OrderRule):
     """Row-major order (iGPT)."""
 
     def centerness(self, similarity, grid, noise):
@@ -167,7 +156,7 @@ class RasterOrder(BaseOrder):
 
 
 @ORDERS.register_module(name='stochastic')
-class StochasticOrder(BaseOrder):
+class StochasticOrder(OrderRule):
     """A uniformly random permutation per image (SAIM)."""
 
     def centerness(self, similarity, grid, noise):
@@ -175,7 +164,7 @@ class StochasticOrder(BaseOrder):
 
 
 @ORDERS.register_module(name='similarity')
-class SimilarityOrder(BaseOrder):
+class SimilarityOrder(OrderRule):
     """Patches sorted by S, most similar to the global token first (the
     paper's worst order; ``C = 1 - S`` as in the reference code)."""
     needs_similarity = True
@@ -184,51 +173,30 @@ class SimilarityOrder(BaseOrder):
         return 1.0 - similarity.float()
 
 
-PADDINGS = ('zero', 'valid', 'replicate')
-
-
-def mean_filter(similarity: Tensor, grid: Tuple[int, int], size: int,
-                padding: str = 'zero') -> Tensor:
-    """(B, N) -> (B, N) ``size`` x ``size`` box filter over the grid.
-
-    ``padding``: ``'zero'`` (the paper's filter: each cell's neighbourhood
-    sum, missing cells counted as 0, over ``size**2``), ``'valid'`` (mean
-    of the neighbours inside the grid) or ``'replicate'`` (edge values
-    repeated). With ``'valid'`` a border cell averages fewer values, so on
-    small grids a corner next to an interior peak can win the argmax.
-    ``size == 1`` is the identity.
-    """
-    if padding not in PADDINGS:
-        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
-                         f'{padding!r}')
+def mean_filter(similarity: Tensor, grid: Tuple[int, int],
+                size: int) -> Tensor:
+    """(B, N) -> (B, N) ``size`` x ``size`` box filter over the grid, the
+    paper's: each cell's neighbourhood sum, missing cells counted as 0,
+    over ``size**2``. ``size == 1`` is the identity."""
     if size == 1:
         return similarity.float()
     B = similarity.shape[0]
     s = similarity.float().reshape(B, 1, *grid)
-    pad = size // 2
-    if padding == 'replicate':
-        s = F.avg_pool2d(F.pad(s, (pad, ) * 4, mode='replicate'), size,
-                         stride=1)
-    else:
-        s = F.avg_pool2d(s, size, stride=1, padding=pad,
-                         count_include_pad=padding == 'zero')
+    s = F.avg_pool2d(s, size, stride=1, padding=size // 2,
+                     count_include_pad=True)
     return s.reshape(B, -1)
 
 
-def _check_semantic_args(lam: float, filter_size: int,
-                         filter_padding: str) -> None:
+def _check_semantic_args(lam: float, filter_size: int) -> None:
     if lam < 0:
         raise ValueError(f'lam must be >= 0 (paper: 0.01), got {lam}')
     if filter_size < 1 or filter_size % 2 == 0:
         raise ValueError('filter_size must be a positive odd number '
                          f'(paper: 3, reference code: 1), got {filter_size}')
-    if filter_padding not in PADDINGS:
-        raise ValueError(f'filter_padding must be one of {PADDINGS}, got '
-                         f'{filter_padding!r}')
 
 
 @ORDERS.register_module(name='semantic')
-class SemanticOrder(BaseOrder):
+class SemanticOrder(OrderRule):
     """SemAIM's semantic-aware order (paper Eq. 3-6).
 
     Centre = argmax of the ``filter_size`` mean-filtered S;
@@ -236,23 +204,20 @@ class SemanticOrder(BaseOrder):
 
     Args:
         lam: noise weight lambda (paper 0.01).
-        filter_size: mean filter on S (paper 3; 1 disables it).
-        filter_padding: border handling of the filter, see
-            :func:`mean_filter` (paper: ``'zero'``).
+        filter_size: zero-padded mean filter on S (paper 3; 1 disables
+            it), see :func:`mean_filter`.
     """
     needs_similarity = True
 
-    def __init__(self, lam: float = 0.01, filter_size: int = 3,
-                 filter_padding: str = 'zero') -> None:
-        _check_semantic_args(lam, filter_size, filter_padding)
+    def __init__(self, lam: float = 0.01, filter_size: int = 3) -> None:
+        _check_semantic_args(lam, filter_size)
         self.lam = lam
         self.filter_size = filter_size
-        self.filter_padding = filter_padding
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
         """(B, 1) raster index of the centre (first argmax on ties)."""
-        return mean_filter(similarity, grid, self.filter_size,
-                           self.filter_padding).argmax(dim=1, keepdim=True)
+        return mean_filter(similarity, grid,
+                           self.filter_size).argmax(dim=1, keepdim=True)
 
     def centerness(self, similarity, grid, noise):
         centers = self.centers(similarity, grid)  # (B, K)
@@ -281,17 +246,14 @@ class MultiCenterSemanticOrder(SemanticOrder):
     def __init__(self,
                  num_centers: int = 2,
                  lam: float = 0.01,
-                 filter_size: int = 3,
-                 filter_padding: str = 'zero') -> None:
-        super().__init__(lam=lam, filter_size=filter_size,
-                         filter_padding=filter_padding)
+                 filter_size: int = 3) -> None:
+        super().__init__(lam=lam, filter_size=filter_size)
         if num_centers < 1:
             raise ValueError(f'num_centers must be >= 1, got {num_centers}')
         self.num_centers = num_centers
 
     def centers(self, similarity: Tensor, grid: Tuple[int, int]) -> Tensor:
-        s = mean_filter(similarity, grid, self.filter_size,
-                        self.filter_padding)
+        s = mean_filter(similarity, grid, self.filter_size)
         B = s.shape[0]
         local_max = F.max_pool2d(
             s.reshape(B, 1, *grid), 3, stride=1, padding=1).reshape(B, -1)
@@ -305,9 +267,9 @@ class MultiCenterSemanticOrder(SemanticOrder):
         return ranked[:, :min(self.num_centers, s.shape[1])]
 
 
-def build_order(cfg: Union[str, dict, BaseOrder]) -> BaseOrder:
-    """Build an order from ``'semantic'`` or ``dict(type='semantic', ...)``."""
-    if isinstance(cfg, BaseOrder):
+def build_order_rule(cfg: Union[str, dict, OrderRule]) -> OrderRule:
+    """The order rule of ``'semantic'`` or ``dict(type='semantic', ...)``."""
+    if isinstance(cfg, OrderRule):
         return cfg
     if isinstance(cfg, str):
         cfg = dict(type=cfg)

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from ..teacher_checkpoints import TEACHER_FORMATS, load_teacher_state_dict
 from ..utils import check_choice
-from .orders import SIMILARITY_NORMS, similarity_map
+from .orders import similarity_map
 
 # Published teacher architectures (width, depth, heads, output dims).
 TEACHER_ARCHS: Dict[str, Dict[str, dict]] = {
@@ -150,9 +150,6 @@ class TeacherTargetGenerator(BaseModule):
             ``H // student_patch_size``.
         grid_mismatch: ``'interpolate'`` (bilinear resize of the teacher's
             token grid to the student's) or ``'error'``.
-        similarity_norm: ``'softmax'`` (like the student path) or
-            ``'minmax'`` (reference code's ``calculate_similarity``); see
-            :func:`~semaim_mm.models.orders.similarity_map`.
         trusted: read TorchScript archives with ``torch.jit.load`` instead
             of the code-free reader.
         check_digest: refuse to load a checkpoint whose ``teacher_digest``
@@ -165,7 +162,6 @@ class TeacherTargetGenerator(BaseModule):
                  arch: Union[str, dict, None] = 'base',
                  student_patch_size: Optional[int] = None,
                  grid_mismatch: str = 'interpolate',
-                 similarity_norm: str = 'softmax',
                  trusted: bool = False,
                  check_digest: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
@@ -179,12 +175,10 @@ class TeacherTargetGenerator(BaseModule):
                 f'{TEACHER_FORMATS[kind]} (see docs/teachers.md); a random '
                 'teacher is never used')
         check_choice('grid_mismatch', grid_mismatch, ('interpolate', 'error'))
-        check_choice('similarity_norm', similarity_norm, SIMILARITY_NORMS)
         self.kind = kind
         self.checkpoint = checkpoint
         self.student_patch_size = student_patch_size
         self.grid_mismatch = grid_mismatch
-        self.similarity_norm = similarity_norm
         self.check_digest = check_digest
 
         sd = load_teacher_state_dict(checkpoint, kind, trusted=trusted)
@@ -303,9 +297,9 @@ class TeacherTargetGenerator(BaseModule):
         return self.tokens(imgs)[:, 1:]
 
     def similarity(self, imgs: Tensor) -> Tensor:
-        """(B, N) fp32 map of cos(teacher CLS, patch) over the student's
-        grid: softmax (default) or min-max normalised."""
-        return similarity_map(self.tokens(imgs), norm=self.similarity_norm)
+        """(B, N) fp32 softmax of cos(teacher CLS, patch) over the
+        student's grid (:func:`~semaim_mm.models.orders.similarity_map`)."""
+        return similarity_map(self.tokens(imgs))
 
 
 @MODELS.register_module()

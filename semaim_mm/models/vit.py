@@ -107,9 +107,9 @@ class SemAIMViT(VisionTransformer):
     """ViT encoder for SemAIM pre-training (and plain ViT use).
 
     Args:
-        arch: ``'tiny'``, ``'small'`` (DeiT-S, 384 wide; mmpretrain's
-            ``'small'`` is 768 wide), ``'base'``, ``'large'``, ``'huge'``, or
-            a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
+        arch: ``'tiny'``, ``'deit-small'`` (DeiT-S, 384 wide: mmpretrain's
+            name; its ``'small'`` is 768 wide), ``'base'``, ``'large'``,
+            ``'huge'`` (the widths of mmpretrain's names), or a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
             ``feedforward_channels``.
         img_size: input size (int or (H, W)); must be divisible by
             ``patch_size``.
@@ -120,7 +120,8 @@ class SemAIMViT(VisionTransformer):
             ``'avg_featmap'`` as in mmpretrain.
         drop_path_rate: stochastic depth, linearly increasing per block.
         norm_cfg: norm layers (LayerNorm eps 1e-6, as MAE / SemAIM).
-        grad_checkpointing: recompute each block in the backward pass
+        with_cp: activation checkpointing (mmpretrain's / mmdet's name):
+            recompute each block in the backward pass
             (``torch.utils.checkpoint``, non-reentrant) instead of storing
             its activations: less memory, about one more forward of cost.
             Only where autograd records (no effect on the similarity pass).
@@ -142,7 +143,7 @@ class SemAIMViT(VisionTransformer):
         **dict.fromkeys(['t', 'tiny'], dict(
             embed_dims=192, num_layers=12, num_heads=3,
             feedforward_channels=768)),
-        **dict.fromkeys(['s', 'small'], dict(
+        **dict.fromkeys(['deit-s', 'deit-small'], dict(
             embed_dims=384, num_layers=12, num_heads=6,
             feedforward_channels=1536)),
         **dict.fromkeys(['b', 'base'], dict(
@@ -170,7 +171,7 @@ class SemAIMViT(VisionTransformer):
                  final_norm: bool = True,
                  out_type: str = 'raw',
                  interpolate_mode: str = 'bicubic',
-                 grad_checkpointing: bool = False,
+                 with_cp: bool = False,
                  learnable_pos_embed: bool = False,
                  frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None) -> None:
@@ -202,7 +203,7 @@ class SemAIMViT(VisionTransformer):
             init_cfg=init_cfg)
         self.in_channels = in_channels
         self.patch_size = patch_size
-        self.grad_checkpointing = grad_checkpointing
+        self.with_cp = with_cp
         dpr = np.linspace(0, drop_path_rate, self.num_layers)
         self.layers = ModuleList([
             SemAIMBlock(
@@ -302,7 +303,7 @@ class SemAIMViT(VisionTransformer):
     def _run_block(self, layer: nn.Module, tokens: Tensor,
                    causal: bool = False,
                    attn_mask: Optional[Tensor] = None) -> Tensor:
-        if self.grad_checkpointing and torch.is_grad_enabled():
+        if self.with_cp and torch.is_grad_enabled():
             return checkpoint(layer, tokens, causal, attn_mask,
                               use_reentrant=False)
         return layer(tokens, causal=causal, attn_mask=attn_mask)

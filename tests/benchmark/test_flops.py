@@ -50,7 +50,7 @@ def test_reference_path_matches_flop_counter_mode():
     batch, x = 2, images(2, (32, 32))
     flops = fl.model_step_flops(model, (32, 32))
     with torch.no_grad():
-        order = model.make_order(x)
+        permutation = model.make_permutation(x)
         # the math SDPA backend is plain bmm's, which the counter sees (it
         # does not count the fused CPU kernel); the cosine einsum adds
         # 2 * N * D per image.
@@ -60,12 +60,12 @@ def test_reference_path_matches_flop_counter_mode():
         assert fc.get_total_flops() == batch * (
             flops['similarity'] + 2 * 16 * 32)
         with FlopCounterMode(display=False) as fc:
-            model.predict_patches(x, model.attention_for(order))
+            model.predict_patches(x, model.attention_for(permutation))
         assert fc.get_total_flops() == batch * (
             flops['encoder'] + flops['decoder'] + flops['head'])
         # the whole step with that order: + the target blur (a conv)
         with FlopCounterMode(display=False) as fc:
-            model.loss(x, order=order)
+            model.loss(x, permutation=permutation)
         assert fc.get_total_flops() == batch * (
             flops['targets'] + flops['encoder'] + flops['decoder']
             + flops['head'])

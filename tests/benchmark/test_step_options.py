@@ -48,8 +48,8 @@ def test_grad_checkpointing_same_loss_and_grads(path):
     plain = tiny_semaim(backbone_extra=dict(drop_path_rate=0.2),
                         neck_extra=dict(drop_path_rate=0.2), **kw).double()
     ckpt = tiny_semaim(
-        backbone_extra=dict(drop_path_rate=0.2, grad_checkpointing=True),
-        neck_extra=dict(drop_path_rate=0.2, grad_checkpointing=True),
+        backbone_extra=dict(drop_path_rate=0.2, with_cp=True),
+        neck_extra=dict(drop_path_rate=0.2, with_cp=True),
         **kw).double()
     ckpt.load_state_dict(plain.state_dict())
     x = images(2, (32, 32)).double()

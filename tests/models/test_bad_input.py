@@ -36,19 +36,6 @@ def test_gray_or_rgba_input_where_rgb_is_configured(channels):
         model.loss(images(1, (32, 32), channels=channels))
 
 
-def test_order_schedule_validation_and_switch():
-    from mmengine.logging import MessageHub
-    with pytest.raises(ValueError, match='order_schedule must start'):
-        tiny_semaim(32, 8, order_schedule=[dict(begin=2, order='raster')])
-    model = tiny_semaim(32, 8, order_schedule=[
-        dict(begin=0, order='stochastic'), dict(begin=3, order='semantic')])
-    hub = MessageHub.get_current_instance()
-    hub.update_info('epoch', 0)
-    assert type(model.current_order()).__name__ == 'StochasticOrder'
-    hub.update_info('epoch', 3)
-    assert type(model.current_order()).__name__ == 'SemanticOrder'
-    hub.update_info('epoch', 0)
-
 
 def _build(neck=None, head=None, target=None):
     cfg = dict(

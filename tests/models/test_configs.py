@@ -11,7 +11,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 
-from semaim_mm.models import build_order
+from semaim_mm.models import build_order_rule
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Configs with a DINO/CLIP teacher need its published weights to build (never
@@ -43,6 +43,10 @@ def build_parts(path, tmp_path):
         schedulers = []
         for s in cfg.param_scheduler:
             s = dict(s)
+            # as mmengine's Runner: no `end` = the end of training
+            loop = cfg.train_cfg
+            s.setdefault('end', loop.get('max_epochs') if s.get(
+                'by_epoch', True) else loop.get('max_iters'))
             cls = PARAM_SCHEDULERS.get(s.pop('type'))
             if s.pop('convert_to_iter_based', False):
                 schedulers.append(cls.build_iter_from_epoch(
@@ -72,11 +76,12 @@ def test_paper_hyper_parameters():
     assert cfg.train_cfg.max_epochs == 800
     assert cfg.param_scheduler[0].end == 30
     assert cfg.train_dataloader.batch_size == 64
-    assert cfg.model.neck.depth == 12
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        assert len(MODELS.build(cfg.model).neck.blocks) == 12
     # the order by name: the class defaults are the paper's (Eq. 3-6)
-    order = build_order(cfg.model.order)
+    order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'SemanticOrder' and order.lam == 0.01
-    assert order.filter_size == 3 and order.filter_padding == 'zero'
+    assert order.filter_size == 3
     crop = cfg.train_dataloader.dataset.pipeline[1]
     assert tuple(crop.crop_ratio_range) == (0.2, 1.0)
     assert crop.interpolation == 'bicubic'
@@ -106,7 +111,7 @@ def test_reference_code_preset():
     """The reference code's order and its fp32 similarity pass."""
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs/pretrain/semaim_vitb_200e_order-semantic-official.py'))
-    order = build_order(cfg.model.order)
+    order = build_order_rule(cfg.model.order)
     assert type(order).__name__ == 'OfficialSemanticOrder'
     assert (order.lam, order.filter_size) == (1e-3, 1)
     assert cfg.model.similarity_fp32 is True

@@ -10,10 +10,10 @@ ORDERS = ['raster', 'stochastic', 'similarity', 'semantic',
                                     num_centers=2)]
 
 
-def loss_and_grads(model, x, order, path):
+def loss_and_grads(model, x, permutation, path):
     model.attention_path = path
     model.zero_grad()
-    loss = model.loss(x, order=order)['loss']
+    loss = model.loss(x, permutation=permutation)['loss']
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()
              if p.grad is not None}
@@ -25,12 +25,12 @@ def assert_paths_equal(model, x):
     absolute floor of 1e-5 of the model's largest gradient entry (entries near
     zero, e.g. the key biases whose true gradient is 0, differ by summation
     order only: in fp64 the paths agree to 1e-12)."""
-    order = model.make_order(x)
+    permutation = model.make_permutation(x)
     # Different images get different orders within one batch.
-    assert not torch.equal(order.perm[0], order.perm[1]) or \
-        type(model.current_order()).__name__ == 'RasterOrder'
-    loss_f, grads_f = loss_and_grads(model, x, order, 'fast')
-    loss_r, grads_r = loss_and_grads(model, x, order, 'reference')
+    assert not torch.equal(permutation.perm[0], permutation.perm[1]) or \
+        type(model.order_rule).__name__ == 'RasterOrder'
+    loss_f, grads_f = loss_and_grads(model, x, permutation, 'fast')
+    loss_r, grads_r = loss_and_grads(model, x, permutation, 'reference')
     torch.testing.assert_close(loss_f, loss_r, rtol=1e-5, atol=0)
     assert grads_f.keys() == grads_r.keys()
     assert len(grads_f) > 20
@@ -76,9 +76,9 @@ def test_fp64_paths_agree_to_rounding():
     model = tiny_semaim((24, 32), 4, depth=4, decoder_depth=3,
                         order='semantic').double()
     x = images(2, (24, 32), dtype=torch.float64)
-    order = model.make_order(x)
-    loss_f, grads_f = loss_and_grads(model, x, order, 'fast')
-    loss_r, grads_r = loss_and_grads(model, x, order, 'reference')
+    permutation = model.make_permutation(x)
+    loss_f, grads_f = loss_and_grads(model, x, permutation, 'fast')
+    loss_r, grads_r = loss_and_grads(model, x, permutation, 'reference')
     assert abs(float(loss_f - loss_r)) < 1e-12
     for name in grads_f:
         torch.testing.assert_close(grads_f[name], grads_r[name], rtol=1e-9,

@@ -158,7 +158,8 @@ def test_checkpoint_with_the_old_table_loads_and_is_used(tmp_path):
     x = images(2, (32, 32))
     _, pos, _ = model.backbone.embed(x)
     assert torch.equal(pos, old)
-    order = saved.make_order(x)
-    torch.testing.assert_close(model.loss(x, order=order)['loss'],
-                               saved.loss(x, order=order)['loss'],
-                               rtol=0, atol=0)
+    permutation = saved.make_permutation(x)
+    torch.testing.assert_close(
+        model.loss(x, permutation=permutation)['loss'],
+        saved.loss(x, permutation=permutation)['loss'],
+        rtol=0, atol=0)

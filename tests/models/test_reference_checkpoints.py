@@ -16,7 +16,7 @@ from fp32_tolerance import assert_close_across_hosts, fp32_relative_error
 from semaim_mm.checkpoints import (BLUR_KEY, load_encoder_state_dict,
                                    read_checkpoint, reference_to_semaim,
                                    semaim_to_reference, state_dict_of)
-from semaim_mm.models.orders import Order
+from semaim_mm.models.orders import Permutation
 
 from .helpers import reference_semaim
 
@@ -97,10 +97,11 @@ def test_converted_model_gives_the_authors_loss_and_similarity(
     model = reference_semaim(expected, attention_path=path)
     model.load_state_dict(converted, strict=True)
     model.train()  # as the authors' loss was computed (no drop path)
-    order = Order.from_centerness(forward['centerness'])
-    assert torch.equal(order.perm, forward['order'])
+    permutation = Permutation.from_centerness(forward['centerness'])
+    assert torch.equal(permutation.perm, forward['order'])
     with torch.no_grad():
-        loss = model.loss(forward['inputs'], order=order)['loss']
+        loss = model.loss(forward['inputs'],
+                          permutation=permutation)['loss']
         similarity = model.similarity(forward['inputs'])
     torch.testing.assert_close(loss, torch.tensor(expected['loss']),
                                rtol=fp32_relative_error(LOSS), atol=0)

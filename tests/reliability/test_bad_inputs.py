@@ -269,8 +269,6 @@ def _build(**over):
     dict(neck__depth=0),
     dict(backbone__patch_size=5),
     dict(similarity_source='teacher?'),
-    dict(similarity_source='ema', ema_momentum=0.0),
-    dict(order_schedule=[dict(begin=5, order='raster')]),
 ])
 def test_config_values_out_of_range(tiny_semaim, over):
     with pytest.raises(ValueError):

@@ -5,7 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semaim_mm.models.attention import autoregressive_masks
-from semaim_mm.models.orders import build_order, draw_noise, mean_filter
+from semaim_mm.models.orders import (build_order_rule, draw_noise,
+                                     mean_filter)
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -44,7 +45,7 @@ grids = st.tuples(st.integers(1, 9), st.integers(1, 9))
 def test_order_invariants(grid, batch, seed, kind, cfg):
     h, w = grid
     n = h * w
-    order_fn = build_order(ORDER_CFGS[cfg])
+    order_fn = build_order_rule(ORDER_CFGS[cfg])
     sim = make_similarity(kind, batch, n, seed)
     noise = draw_noise([seed + b for b in range(batch)], n)
     order = order_fn(sim, grid, noise)
@@ -86,7 +87,7 @@ def test_order_noise_is_batch_independent(grid, seed):
        cfg=st.sampled_from(range(len(ORDER_CFGS))))
 def test_mask_invariants(grid, batch, seed, kind, cfg):
     n = grid[0] * grid[1]
-    order = build_order(ORDER_CFGS[cfg])(
+    order = build_order_rule(ORDER_CFGS[cfg])(
         make_similarity(kind, batch, n, seed), grid,
         draw_noise([seed + b for b in range(batch)], n))
     for cent in (order.rank.float(), order.centerness):
@@ -121,4 +122,4 @@ def test_mask_invariants(grid, batch, seed, kind, cfg):
 ])
 def test_bad_order_config(cfg, exc):
     with pytest.raises(exc):
-        build_order(cfg)
+        build_order_rule(cfg)

@@ -248,6 +248,22 @@ def test_converted_warmup_keeps_two_iterations():
     assert 'too short to honour' in said[-1]
 
 
+def test_a_cosine_without_end_moves_with_the_widened_warmup(tmp_path):
+    """The pre-training configs' cosine has no end / T_max (mmengine ends
+    it at max_epochs): it still starts where the widened warm-up ends."""
+    runner = make_runner(tmp_path / 'wd', {}, epochs=1,
+                         runner_cls=SemAIMRunner)  # 7 iterations per epoch
+    runner.param_schedulers = [
+        dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
+             end=0.1, convert_to_iter_based=True),
+        dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True,
+             begin=0.1, convert_to_iter_based=True)]
+    runner.train()
+    lin, cos = runner.param_schedulers
+    assert (lin.begin, lin.end, cos.begin, cos.end, cos.T_max) == \
+        (0, 2, 2, 7, 5)
+
+
 # 15: num_workers=0 with the configs' persistent_workers=True
 def test_no_workers_drops_persistent_workers():
     loader = SemAIMRunner.build_dataloader(dict(

@@ -65,7 +65,10 @@ def test_full_matrix_rows_and_stages(plan):
                         if s.cfg.model.type == 'SemAIM')}
     assert {'raster', 'stochastic', 'similarity', 'semantic',
             'semantic_official', 'semantic_multicenter'} <= orders
-    depths = {s.cfg.model.neck.depth for s in main
+    # SemAIM's default decoder depth is the encoder's
+    depths = {s.cfg.model.neck.get('depth',
+                                   s.cfg.model.backbone.arch.num_layers)
+              for s in main
               if s.cfg.model.type == 'SemAIM' and s.images == spec.pretrain_images}
     assert depths == {1, 3, 6}
     # transfer rows evaluate detection and segmentation only

@@ -43,7 +43,8 @@ def batch(size: int, device: str):
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(0)
     x = torch.randn(size, 3, 224, 224, generator=g).to(device)
-    return x, [DataSample(metainfo=dict(sample_idx=i)) for i in range(size)]
+    return x, [DataSample(metainfo=dict(sample_idx=i, iteration=0))
+               for i in range(size)]
 
 
 def sdpa_backends() -> Dict[str, bool]:
@@ -92,7 +93,7 @@ def probe_sdpa(args) -> dict:
 def probe_precision(args) -> dict:
     model = build_vitb(args.device)
     x, samples = batch(args.batch, args.device)
-    order = model.current_order()
+    rule = model.order_rule
     out = {}
     for name, amp in (('fp32', False), ('bf16', True)):
         with torch.no_grad(), torch.autocast(args.device.split(':')[0],
@@ -102,10 +103,10 @@ def probe_precision(args) -> dict:
             loss = model.loss(x, samples)['loss']
         grid = model.backbone.check_input(x)
         out[name] = dict(loss=float(loss), sim=sim,
-                         centers=order.centers(sim, grid))
+                         centers=rule.centers(sim, grid))
     a, b = out['fp32'], out['bf16']
     return dict(
-        device=args.device, batch=args.batch, order=repr(order),
+        device=args.device, batch=args.batch, order=repr(rule),
         loss_fp32=a['loss'], loss_bf16=b['loss'],
         loss_rel_diff=abs(b['loss'] - a['loss']) / abs(a['loss']),
         sim_max_abs_diff=float((a['sim'] - b['sim']).abs().max()),

@@ -86,8 +86,8 @@ def forward(cfg: Config, model, batch: int) -> None:
         return
     from mmpretrain.structures import DataSample
     x = torch.randint(0, 256, (batch, 3, 224, 224), dtype=torch.uint8)
-    samples = [DataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 1000)
-               for i in range(batch)]
+    samples = [DataSample(metainfo=dict(sample_idx=i, iteration=0))
+               .set_gt_label(i % 1000) for i in range(batch)]
     data = model.data_preprocessor(dict(inputs=x, data_samples=samples),
                                    True)
     with amp(cfg):
