@@ -86,10 +86,17 @@ class Plan:
         return osp.join(self.spec.work_dir, 'stages', h)
 
 
+# Config keys that do not change what a stage computes: which modules
+# register the types it names.
+UNHASHED_KEYS = ('custom_imports', )
+
+
 def stage_hash(kind: str, cfg: Config, seed: int,
                depends: Optional[str]) -> str:
+    config = {k: v for k, v in cfg.to_dict().items()
+              if k not in UNHASHED_KEYS}
     blob = json.dumps(dict(harness=HARNESS_VERSION, kind=kind, seed=seed,
-                           depends=depends, config=cfg.to_dict()),
+                           depends=depends, config=config),
                       sort_keys=True, default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

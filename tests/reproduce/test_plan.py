@@ -214,3 +214,16 @@ def test_spec_mistakes_are_named(tmp_path, repo_root, column, extra,
         "tables = []\n" + extra + '\n')
     with pytest.raises(SpecError, match=message):
         build_plan(load_spec(str(spec), str(tmp_path / 'wd')))
+
+
+def test_stage_hash_ignores_which_modules_register_types():
+    from semaim_mm.reproduce.plan import stage_hash
+    cfg = Config(dict(model=dict(type='X'), custom_imports=dict(
+        imports=['semaim_mm'], allow_failed_imports=False)))
+    other = Config(dict(model=dict(type='X'), custom_imports=dict(
+        imports=['semaim_mm.engine'], allow_failed_imports=False)))
+    assert stage_hash('train', cfg, 0, None) == \
+        stage_hash('train', other, 0, None)
+    other.model.type = 'Y'
+    assert stage_hash('train', cfg, 0, None) != \
+        stage_hash('train', other, 0, None)

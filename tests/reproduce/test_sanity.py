@@ -42,7 +42,9 @@ def test_lr0_pretraining_leaves_the_init_for_finetuning(method, tmp_path):
     grads = []  # backward reached the weights: the loop did run
     next(p for p in model.parameters() if p.requires_grad).register_hook(
         lambda g: grads.append(float(g.abs().sum())))
-    for _ in range(2):
+    for it in range(2):
+        for sample in batch['data_samples']:  # what SampleIterationHook does
+            sample.set_metainfo(dict(iteration=it))
         losses = model.train_step(batch, wrapper)
         assert torch.isfinite(losses['loss'])
     after = model.state_dict()
