@@ -14,8 +14,6 @@ On a machine with a GPU, importing it checks that mmcv has CUDA ops
 (:func:`check_mmcv_cuda_ops`): the configs import it while they load, so a
 CPU-only mmcv stops a detection run before anything is built.
 """
-import semaim_mm  # noqa: F401  (compat shims)
-
 from .backbone import DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet, is_new_key
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor
 from .metrics import EvaluatedImagesCocoMetric

@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..phases import phase
+from ..profiling.phases import phase
 from ..seeding import mix_seed
 from .attention import (FastPath, ReferencePath, build_attention_path,
                         check_path)
@@ -339,7 +339,7 @@ class SemAIM(BaseSelfSupervisor):
                 authors' permutation); by default it is drawn from the
                 current order and the similarity pass.
 
-        The phases (:func:`semaim_mm.phases.phase`) are what
+        The phases (:func:`semaim_mm.profiling.phases.phase`) are what
         ``tools/benchmark.py`` times.
         """
         if isinstance(inputs, (list, tuple)):

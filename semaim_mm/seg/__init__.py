@@ -7,8 +7,6 @@
 * :class:`SemAIMLayerDecayOptimizerConstructor` (mmseg
   ``OPTIM_WRAPPER_CONSTRUCTORS``): layer-wise lr decay for it.
 """
-import semaim_mm  # noqa: F401  (compat shims before mmseg is used)
-
 from .backbone import SemAIMViTSeg
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor, get_layer_id
 

@@ -7,7 +7,7 @@ With no timer active (training) a phase costs one ``record_function``, a few
 microseconds per step.
 
 :meth:`SemAIM.loss` marks ``similarity``, ``targets``, ``encoder`` and
-``decoder_head``; :func:`semaim_mm.benchmark.timed_step` adds ``backward``
+``decoder_head``; :func:`semaim_mm.profiling.benchmark.timed_step` adds ``backward``
 and ``optimizer`` around it.
 """
 import time
