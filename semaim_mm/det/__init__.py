@@ -10,6 +10,9 @@
 * :class:`EvaluatedImagesCocoMetric`: COCO AP over the images a loader
   evaluated (a subset of the annotation file), in mmdet's ``METRICS``.
 
+Importing it imports :mod:`semaim_mm` first (a package before its
+subpackage), so the version shims apply before mmdet runs.
+
 On a machine with a GPU, importing it checks that mmcv has CUDA ops
 (:func:`check_mmcv_cuda_ops`): the configs import it while they load, so a
 CPU-only mmcv stops a detection run before anything is built.

@@ -1,6 +1,7 @@
-"""The package's layers: what ``import semaim_mm`` loads, and an import graph
+"""The package's layers: what ``import semaim_mm`` loads, an import graph
 without cycles in which ``datasets`` never reaches ``engine`` and nothing
-imports ``tools``.
+imports ``tools``, and configs whose ``custom_imports`` register every
+project type they name.
 
 The graph is read from the source with ``ast``: every ``import`` and ``from
 ... import``, function-level (lazy) ones included. Importing ``a.b.c`` also
@@ -62,25 +63,31 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return '.'.join(base + ([node.module] if node.module else []))
 
 
-def _executed_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+def _executed_nodes(tree: ast.AST, lazy: bool = True) -> Iterator[ast.AST]:
     """Every node of ``tree`` except those under ``if TYPE_CHECKING:``,
-    which never runs."""
+    which never runs; without ``lazy``, also none inside a function (what
+    importing the module runs)."""
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and 'TYPE_CHECKING' in ast.dump(
                 node.test):
-            yield from (n for child in node.orelse
-                        for n in [child, *_executed_nodes(child)])
+            for child in node.orelse:
+                yield child
+                yield from _executed_nodes(child, lazy)
             continue
         yield node
-        yield from _executed_nodes(node)
+        if lazy or not isinstance(node, (ast.FunctionDef,
+                                         ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _executed_nodes(node, lazy)
 
 
-def imported(module: str, path: str, modules: Dict[str, str]) -> Set[str]:
+def imported(module: str, path: str, modules: Dict[str, str],
+             lazy: bool = True) -> Set[str]:
     """The modules of the package that ``module`` imports anywhere in its
-    source, with the packages importing them runs (see the docstring)."""
+    source (only at import time without ``lazy``), with the packages
+    importing them runs (see the docstring)."""
     is_package = path.endswith('__init__.py')
     explicit: Set[str] = set()
-    for node in _executed_nodes(ast.parse(open(path).read(), path)):
+    for node in _executed_nodes(ast.parse(open(path).read(), path), lazy):
         if isinstance(node, ast.Import):
             explicit.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -104,9 +111,9 @@ def imported(module: str, path: str, modules: Dict[str, str]) -> Set[str]:
     return edges
 
 
-def import_graph(root: str = ROOT) -> Dict[str, Set[str]]:
+def import_graph(root: str = ROOT, lazy: bool = True) -> Dict[str, Set[str]]:
     modules = package_modules(root)
-    return {m: imported(m, p, modules) for m, p in modules.items()}
+    return {m: imported(m, p, modules, lazy) for m, p in modules.items()}
 
 
 def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
@@ -208,3 +215,56 @@ def test_import_semaim_mm_loads_only_the_models():
     loaded, indexed = out.stdout.splitlines()[-2:]
     assert set(loaded.split()) == MODEL_ONLY
     assert indexed == 'True'
+
+
+def registered_names() -> Dict[str, str]:
+    """Class / function name -> the module whose ``@X.register_module()``
+    registers it."""
+    names = {}
+    for module, path in package_modules().items():
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and any(
+                    isinstance(d, ast.Call) and isinstance(
+                        d.func, ast.Attribute)
+                    and d.func.attr == 'register_module'
+                    for d in node.decorator_list):
+                names[node.name] = module
+    return names
+
+
+def config_types(node) -> Iterator[str]:
+    """Every ``type`` string in a config, scope prefixes dropped."""
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield node['type'].rsplit('.', 1)[-1]
+        for value in node.values():
+            yield from config_types(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from config_types(value)
+
+
+def test_custom_imports_register_every_project_type():
+    """A config names only project types that importing ``semaim_mm`` and
+    its ``custom_imports`` registers (module-level imports: what a fresh
+    process gets from ``Config.fromfile``)."""
+    import glob
+    import warnings
+
+    from mmengine.config import Config
+    graph = import_graph(lazy=False)
+    registered = registered_names()
+    paths = [p for p in sorted(glob.glob(
+        osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+        if not {'_base_', 'reproduce'} & set(p.split(os.sep))]
+    assert len(paths) > 30
+    for path in paths:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            cfg = Config.fromfile(path, import_custom_modules=False)
+        imports = ['semaim_mm'] + list(
+            (cfg.get('custom_imports') or {}).get('imports', []))
+        loaded = set(imports).union(*(reachable(graph, m) for m in imports))
+        missing = {t: registered[t] for t in config_types(cfg.to_dict())
+                   if t in registered and registered[t] not in loaded}
+        assert not missing, (osp.relpath(path, ROOT), missing)
