@@ -15,9 +15,12 @@ nothing else:
 
 Everything else registers when it is asked for: a config names it in
 ``custom_imports`` (``configs/_base_/default_runtime.py``: ``engine`` and
-``datasets``; detection / segmentation configs: ``det`` / ``seg``; the k-NN
-configs: ``evaluation``) and a tool imports what it uses. The rule is tested
-in ``tests/foundation/test_layering.py``.
+``datasets``; the k-NN configs: ``datasets``; detection / segmentation
+configs: ``det`` / ``seg``), and a tool imports what it uses (``engine``,
+``evaluation``, ``preflight``, ``profiling``, ...). Nothing here imports
+mmdet or mmseg. ``tests/foundation/test_layering.py`` checks the modules a
+fresh ``import semaim_mm`` loads and that every config's ``custom_imports``
+register the project types it names.
 """
 from . import compat
 
