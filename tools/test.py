@@ -11,7 +11,7 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-import semaim_mm  # noqa: F401  (registers modules, applies compat shims)
+import semaim_mm  # noqa: F401  (compat shims, the models)
 from semaim_mm.engine import build_runner
 from semaim_mm.engine.options import check_options, load_config
 from semaim_mm.preflight import (add_preflight_arguments, check_launcher,
