@@ -1,16 +1,17 @@
 """Version shims for the pinned OpenMMLab stack on current torch / numpy.
 
-Every shim names the upstream versions it covers and is tested in
-``tests/foundation/test_compat.py``. The global patches that remain, and why
-they are global:
+Only shims that can fire under the pinned versions
+(``requirements/runtime.txt``: torch 2.14, numpy >= 1.24, < 2.4, mmengine
+0.10.7) live here; each names the upstream versions it covers and is tested
+in ``tests/foundation/test_compat.py``. The global patches, and why they are
+global:
 
 ======================  ==========================  ==========================
 patch                   applied                     why global
 ======================  ==========================  ==========================
-numpy aliases           ``import semaim_mm``        mmdet / mmcv / mmpretrain
-(``np.float`` ...,      (:func:`apply`)             call them from their own
-``np.in1d``,                                        modules, at any time
-``np.trapz``)
+numpy aliases           ``import semaim_mm``        mmdet / mmcv call them
+(``np.float`` ...)      (:func:`apply`)             from their own modules, at
+                                                    any time
 ``torch`` safe globals  ``import semaim_mm``        every ``torch.load`` of
 for mmengine            (:func:`apply`)             an mmengine checkpoint
 checkpoints                                         (resume, ``load_from``,
@@ -21,12 +22,15 @@ mmengine CPU DDP        by the tools, only with     mmengine's own
                         cpu_dist`)                  the calls
 ======================  ==========================  ==========================
 
+``np.in1d`` / ``np.trapz`` (mmpretrain 1.2.0's retrieval metric) need no
+alias: numpy removed them in 2.4, and the pin keeps numpy below it.
+
 Atomic checkpoint writes are no patch: ``SafeCheckpointHook`` saves to a
 temporary name and renames (``semaim_mm/engine/checkpoint.py``).
 """
 import pickle
 import warnings
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
@@ -35,28 +39,25 @@ _APPLIED: Dict[str, bool] = {}
 
 
 # --- numpy -----------------------------------------------------------------
-# numpy 1.24 removed the builtin-type aliases that mmdet 3.3.0
-# (evaluation/functional/ytviseval.py: np.float) and mmcv 2.1.0
-# (ops/pixel_group.py: np.float) still use. numpy 2.4 removed ``np.in1d`` (used
-# by mmpretrain 1.2.0's retrieval metric) and ``np.trapz``.
-_NUMPY_ALIASES: Dict[str, Callable[[], Any]] = {
-    'float': lambda: float,
-    'int': lambda: int,
-    'bool': lambda: bool,
-    'object': lambda: object,
-    'in1d': lambda: np.isin,
-    'trapz': lambda: np.trapezoid,
+# numpy 1.24 (the pin's lower bound, so every pinned numpy) removed the
+# builtin-type aliases that mmdet 3.3.0 (evaluation/functional/ytviseval.py:
+# np.float) and mmcv 2.1.0 (ops/pixel_group.py: np.float) still use.
+_NUMPY_ALIASES: Dict[str, type] = {
+    'float': float,
+    'int': int,
+    'bool': bool,
+    'object': object,
 }
 
 
 def patch_numpy_aliases() -> List[str]:
     """Restore removed numpy aliases; returns the names that were added."""
     added = []
-    with warnings.catch_warnings():  # numpy < 1.24 warns on the old aliases
-        warnings.simplefilter('ignore')
-        for name, make in _NUMPY_ALIASES.items():
+    with warnings.catch_warnings():  # numpy 2 warns on looking up np.object
+        warnings.simplefilter('ignore', FutureWarning)
+        for name, value in _NUMPY_ALIASES.items():
             if not hasattr(np, name):
-                setattr(np, name, make())
+                setattr(np, name, value)
                 added.append(name)
     return added
 
@@ -116,11 +117,9 @@ def safe_checkpoint_globals() -> list:
 def patch_torch_load_allowlist() -> bool:
     """Allow-list mmengine checkpoint metadata for ``weights_only`` loading.
 
-    Covers torch >= 2.4 (``add_safe_globals``; default flipped in 2.6) with
-    mmengine 0.10.x. Returns False on older torch, where nothing is needed.
+    Covers torch >= 2.6 (``weights_only=True`` by default; pinned: 2.14) with
+    mmengine 0.10.x.
     """
-    if not hasattr(torch.serialization, 'add_safe_globals'):
-        return False
     torch.serialization.add_safe_globals(safe_checkpoint_globals())
     return True
 

@@ -16,17 +16,16 @@ truncated image is an error naming the file.
 import os
 import os.path as osp
 import sys
-import warnings
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
+from .checkpoints.integrity import checkpoint_problem
+from .checkpoints.kinds import checkpoint_kind, kind_mismatch
 from .datasets.checks import (DataCheckError, check_checkpoint_cfg,
                               check_dataset_cfg)
 from .datasets.safe_loading import BadImageError, SafeLoadImageFromFile
 from .engine import (CheckpointCheckError, CheckpointSaveError,
                      InputSizeError, NonFiniteLossError, NothingToResumeError,
-                     WorkDirBusyError, WorkDirError, checkpoint_kind,
-                     checkpoint_problem)
-from .engine.checkpoint import kind_mismatch
+                     WorkDirBusyError, WorkDirError)
 from .engine.options import ConfigError
 
 TOOLS = ('train', 'test', 'knn', 'visualize', 'demo')
@@ -42,12 +41,6 @@ TOOL_CHECKPOINTS = {
 LOADERS = ('LoadImageFromFile', 'mmdet.LoadImageFromFile',
            'mmseg.LoadImageFromFile', 'mmpretrain.LoadImageFromFile',
            'mmcv.LoadImageFromFile')
-
-
-# mmengine 0.10.7 imports pkg_resources to resolve mmdet:: / mmseg:: base
-# configs; setuptools' deprecation notice about that is not the user's to fix.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
-                        category=UserWarning)
 
 
 class PreflightError(ValueError):

@@ -11,7 +11,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import semaim_mm  # noqa: E402,F401  (shims + registration for every test)
+# shims and every registration a test may build from a dict; configs get
+# theirs from custom_imports (tests/foundation/test_layering.py)
+import semaim_mm  # noqa: E402,F401
+import semaim_mm.datasets  # noqa: E402,F401
+import semaim_mm.engine  # noqa: E402,F401
+import semaim_mm.evaluation  # noqa: E402,F401
 from mmengine.logging import MMLogger  # noqa: E402
 
 # init_weights() logs every parameter at INFO; keep test output readable.

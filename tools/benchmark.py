@@ -10,8 +10,9 @@ Step mode: every path is built from the config with the same weights and
 run on the same synthetic batch; the paths' steps are interleaved (round r
 runs one step of each) so machine noise hits them alike. ``--end-to-end``:
 the config's own model, data loader and hooks train through the Runner, with
-bare-step and sgemm probes interleaved (semaim_mm.runner_benchmark). Prints
-a table and writes every field to ``--json``. See docs/benchmarks.md.
+bare-step and sgemm probes interleaved
+(semaim_mm.profiling.runner_benchmark). Prints a table and writes every
+field to ``--json``. See docs/benchmarks.md.
 """
 import argparse
 import json
@@ -19,19 +20,16 @@ import logging
 import os
 import os.path as osp
 import platform
-import sys
 import time
 from statistics import median
 
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import semaim_mm  # noqa: E402,F401
-from semaim_mm import benchmark as bm  # noqa: E402
-from semaim_mm import flops  # noqa: E402
-from semaim_mm.cpu_malloc import keep_freed_memory  # noqa: E402
+import semaim_mm  # noqa: F401
+from semaim_mm.cpu_malloc import keep_freed_memory
+from semaim_mm.profiling import benchmark as bm
+from semaim_mm.profiling import flops
 
 
 def parse_args(argv=None):
@@ -233,7 +231,7 @@ def step_ratios(results):
 
 def end_to_end(args, cfg, malloc_kept):
     """``--end-to-end``: the Runner's rate beside the bare step's."""
-    from semaim_mm.runner_benchmark import run_end_to_end
+    from semaim_mm.profiling.runner_benchmark import run_end_to_end
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.log_level = 'WARNING'

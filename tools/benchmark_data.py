@@ -15,13 +15,10 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import tempfile
 import time
 
 import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):

@@ -17,25 +17,23 @@ missing. Budget knobs: configs/reproduce/demo.py.
 import argparse
 import json
 import os.path as osp
-import sys
 import time
 import warnings
 from typing import Dict, List, Optional
 
+import numpy as np
+import torch
+
+from semaim_mm.reproduce import build_plan, load_spec, select
+from semaim_mm.reproduce.cli import preflight
+from semaim_mm.reproduce.matrix import execute
+from semaim_mm.reproduce.plan import Plan
+from semaim_mm.reproduce.report import write_report
+from semaim_mm.reproduce.spec import SpecError
+from semaim_mm.reproduce.store import Results
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 warnings.filterwarnings('ignore', 'pkg_resources is deprecated')
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from semaim_mm.reproduce import build_plan, load_spec, select  # noqa: E402
-from semaim_mm.reproduce.cli import preflight  # noqa: E402
-from semaim_mm.reproduce.matrix import execute  # noqa: E402
-from semaim_mm.reproduce.plan import Plan  # noqa: E402
-from semaim_mm.reproduce.report import write_report  # noqa: E402
-from semaim_mm.reproduce.spec import SpecError  # noqa: E402
-from semaim_mm.reproduce.store import Results  # noqa: E402
 
 SPECS = {False: osp.join(ROOT, 'configs', 'reproduce', 'demo.py'),
          True: osp.join(ROOT, 'configs', 'reproduce', 'demo_quick.py')}

@@ -19,17 +19,13 @@ bank size before any feature is extracted.
 import argparse
 import copy
 import json
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+import torch
+from mmengine import dist
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 
-import torch  # noqa: E402
-from mmengine import dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import semaim_mm  # noqa: E402,F401
-from mmengine.logging import MMLogger  # noqa: E402
+import semaim_mm  # noqa: F401
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')

@@ -24,15 +24,13 @@ command to run. --doc re-renders a document's tables from the cells
 committed under docs/reproduction_cells/ (the blocks marked
 `<!-- cells {...} -->`).
 """
-import os.path as osp
 import sys
 import warnings
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from semaim_mm.reproduce.cli import main
+
 # mmengine imports pkg_resources, which warns on every start.
 warnings.filterwarnings('ignore', 'pkg_resources is deprecated')
-
-from semaim_mm.reproduce.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main(doc=__doc__))

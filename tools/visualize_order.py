@@ -11,16 +11,13 @@ PNG as ``<out>.npz``.
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-
-import semaim_mm  # noqa: E402,F401
-from mmengine.logging import MMLogger  # noqa: E402
+import semaim_mm  # noqa: F401
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')

@@ -1,6 +1,10 @@
 # Runtime shared by every pre-training and classification config (mmpretrain).
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['semaim_mm'], allow_failed_imports=False)
+# `import semaim_mm` registers the models only; these register the hooks,
+# sampler (engine) and datasets / transforms (datasets) named below and in
+# the dataset bases.
+custom_imports = dict(imports=['semaim_mm.engine', 'semaim_mm.datasets'],
+                      allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -201,7 +201,7 @@ tables = [
          columns=_COLS, cost=True,
          note='Equal images for every pre-training row; wall and CPU '
          'seconds are the training loop (mean over seeds), FLOPs the '
-         'analytic count of semaim_mm/flops.py.'),
+         'analytic count of semaim_mm/profiling/flops.py.'),
     dict(title='Sanity: a pre-training that changes nothing (lr 0)',
          rows=dict(scratch='random init', semantic_lr0='SemAIM, lr 0',
                    mae_lr0='MAE, lr 0'),

@@ -10,8 +10,8 @@
 #
 # Sizing (an estimate: no GPU run of this spec is measured yet). The tiny
 # models are cheap per image -- SemAIM 0.88 GFLOP per training step per
-# image, MAE 0.22 (semaim_mm/flops.py) -- so even at 10% of an H100's bf16
-# peak the GPU would take about 45000 SemAIM images/s; the CPU data pipeline
+# image, MAE 0.22 (semaim_mm/profiling/flops.py) -- so even at 10% of an
+# H100's bf16 peak the GPU would take about 45000 SemAIM images/s; the CPU data pipeline
 # (PIL crop + flip, 8 workers) is the limit. Assumed: 10000 images/s for
 # every training stage, 40000/s for evaluation passes.
 #   pre-training, 100 epochs = 5.0M images = 500 s a run:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from .integrity import checkpoint_problem
 from .keys import (StateDict, detect_format, strip_prefix, sub_dict,
                    timm_vit_to_mm)
 from .reference import reference_to_semaim
@@ -44,7 +45,6 @@ def read_checkpoint(path: str, trusted: bool = False,
     config key or argument in errors."""
     if not path or not osp.isfile(path):
         raise FileNotFoundError(missing_checkpoint_message(source, path))
-    from ..engine.checkpoint_files import checkpoint_problem
     problem = checkpoint_problem(path)
     if problem is not None:
         raise ValueError(f'{source}={path!r} cannot be used: {problem}')

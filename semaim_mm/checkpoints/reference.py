@@ -8,6 +8,7 @@ from typing import Mapping, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from ..kernels import gaussian_kernel
 from .keys import (TIMM_TO_MM_DECODER_BLOCK, StateDict, map_blocks,
                    mm_vit_to_timm, strip_prefix, sub_dict, timm_vit_to_mm)
 
@@ -65,7 +66,6 @@ def expected_blur(blur: Union[Tuple[int, float], Tensor, None],
     size, sigma = blur
     if not size:
         return None
-    from ..models.targets import gaussian_kernel  # the one kernel definition
     return gaussian_kernel(int(size), float(sigma)).expand(
         channels, 1, -1, -1)
 

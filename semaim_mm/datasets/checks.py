@@ -373,7 +373,7 @@ def _check_load_from_kind(cfg, path: str, what: str) -> None:
         return
     from semaim_mm.checkpoints import (BLUR_KEY, check_reference_blur,
                                        detect_format, expected_blur)
-    from semaim_mm.engine.checkpoint import kind_problem, peek_state_dict
+    from semaim_mm.checkpoints.kinds import kind_problem, peek_state_dict
     sd = peek_state_dict(path)
     if sd is None:
         return

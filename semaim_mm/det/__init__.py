@@ -10,12 +10,13 @@
 * :class:`EvaluatedImagesCocoMetric`: COCO AP over the images a loader
   evaluated (a subset of the annotation file), in mmdet's ``METRICS``.
 
+Importing it imports :mod:`semaim_mm` first (a package before its
+subpackage), so the version shims apply before mmdet runs.
+
 On a machine with a GPU, importing it checks that mmcv has CUDA ops
 (:func:`check_mmcv_cuda_ops`): the configs import it while they load, so a
 CPU-only mmcv stops a detection run before anything is built.
 """
-import semaim_mm  # noqa: F401  (compat shims)
-
 from .backbone import DROPPED_KEYS, NEW_KEY_PATTERNS, SemAIMViTDet, is_new_key
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor
 from .metrics import EvaluatedImagesCocoMetric

@@ -22,7 +22,6 @@ it
   (:data:`REFERENCE_SCHEME`), as ``--resume`` an error naming the converter;
 * removes temporary files left by a process killed while saving.
 """
-import argparse
 import glob
 import os
 import os.path as osp
@@ -40,6 +39,7 @@ from mmpretrain.registry import HOOKS
 from ..checkpoints import (BLUR_KEY, check_reference_blur, detect_format,
                            read_checkpoint, reference_to_semaim,
                            state_dict_of)
+from ..checkpoints.kinds import kind_problem, peek_state_dict
 from .checkpoint_files import (TMP_MARK, checkpoint_problem, commit_file,
                                find_complete_checkpoint, list_checkpoints,
                                read_last_checkpoint, write_last_checkpoint)
@@ -89,50 +89,9 @@ def save_atomically(runner, out_dir: str, filename: str, backend=None,
     return path
 
 
-# Why a checkpoint of a given layout (:func:`detect_format`) is not what a
-# tool needs; one clause each, completed by :func:`kind_mismatch`.
-KIND_FIXES = {
-    'reference': "it is an authors' reference (skyoux/SemAIM) checkpoint; "
-    'convert it first: python tools/model_converters/semaim_reference.py '
-    'IN OUT',
-    'detector': 'it is a detector checkpoint (mmdet)',
-    'segmentor': 'it is a segmentor checkpoint (mmseg)',
-    'classifier': 'it is a classifier (fine-tuning) checkpoint',
-    'backbone': 'it holds a bare backbone (semaim_to_backbone output)',
-    'timm-vit': 'it is a timm ViT',
-    'semaim': 'it is a SemAIM pre-training checkpoint',
-}
-_NO_LAYOUT = ('its keys match no known layout (expected backbone.layers.* '
-              'and neck.blocks.*)')
-
 # load_from of an authors' checkpoint: mmengine loads it through this scheme,
 # converted to SemAIM keys in memory (the original file is not touched).
 REFERENCE_SCHEME = 'semaim-reference://'
-
-
-def peek_state_dict(path: str) -> Optional[dict]:
-    """The state dict of ``path`` (memory-mapped, weights only), or None if
-    torch cannot read it that way (the caller reports it its own way)."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location='cpu', weights_only=True,
-                              mmap=True)
-    except Exception:
-        return None
-    return state_dict_of(ckpt) if isinstance(ckpt, dict) else {}
-
-
-def checkpoint_kind(path: str) -> Optional[str]:
-    """The layout of the weights in ``path`` (:func:`detect_format`), or None
-    when the file cannot be read as a weights-only checkpoint."""
-    sd = peek_state_dict(path)
-    return None if sd is None else detect_format(sd)
-
-
-def kind_mismatch(kind: str, wanted: str) -> str:
-    """Why a ``kind`` checkpoint is not what ``wanted`` needs (one clause)."""
-    return f'{KIND_FIXES.get(kind, _NO_LAYOUT)}; {wanted} needs a different ' \
-        'checkpoint'
 
 
 @CheckpointLoader.register_scheme(prefixes=REFERENCE_SCHEME, force=True)
@@ -145,23 +104,6 @@ def load_reference_checkpoint(filename: str, map_location=None) -> dict:
     sd = state_dict_of(read_checkpoint(path, source='load_from'))
     return dict(state_dict=reference_to_semaim(sd, blur=False),
                 meta=dict(converted_from=path))
-
-
-def kind_problem(kind: str, resume: bool) -> Optional[str]:
-    """Why a checkpoint of ``kind`` cannot start SemAIM pre-training, or
-    None. The authors' checkpoint is fine for ``load_from`` (converted on the
-    fly), not for ``--resume`` (its optimizer state is in their parameter
-    order)."""
-    if kind == 'semaim' or (kind == 'reference' and not resume):
-        return None
-    if kind == 'reference':
-        return ("it is an authors' reference (skyoux/SemAIM) checkpoint, "
-                'whose optimizer state cannot be resumed here: start from its'
-                ' weights with load_from=PATH (no --resume; converted on the '
-                'fly) or convert it: python tools/model_converters/'
-                'semaim_reference.py IN OUT')
-    return kind_mismatch(kind, 'SemAIM pre-training') + \
-        ' (work_dirs/.../iter_N.pth)'
 
 
 def check_checkpoint_kind(path: str, model, resume: bool) -> Optional[str]:

@@ -16,6 +16,7 @@ import ast
 import difflib
 import inspect
 import os.path as osp
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
@@ -84,7 +85,14 @@ def load_config(path: str) -> Config:
         raise ConfigError(f'config file {path!r} does not exist{hint}; '
                           'the configs are under configs/')
     try:
-        return Config.fromfile(path)
+        with warnings.catch_warnings():
+            # mmengine 0.10.7 imports pkg_resources to resolve mmdet:: /
+            # mmseg:: bases; setuptools' deprecation notice is not the
+            # user's to fix.
+            warnings.filterwarnings('ignore',
+                                    message='pkg_resources is deprecated',
+                                    category=UserWarning)
+            return Config.fromfile(path)
     except SyntaxError as e:
         where = _syntax_error_in(path, set()) or f'{path}: {e}'
         raise ConfigError(f'syntax error in config {where}') from None

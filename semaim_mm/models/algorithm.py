@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..phases import phase
+from ..profiling.phases import phase
 from ..seeding import mix_seed
 from .attention import (FastPath, ReferencePath, build_attention_path,
                         check_path)
@@ -316,7 +316,7 @@ class SemAIM(BaseSelfSupervisor):
                 the authors' permutation); by default the current order rule
                 makes it from the similarity pass.
 
-        The phases (:func:`semaim_mm.phases.phase`) are what
+        The phases (:func:`semaim_mm.profiling.phases.phase`) are what
         ``tools/benchmark.py`` times.
         """
         if isinstance(inputs, (list, tuple)):

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..kernels import gaussian_kernel
 from .precision import full_fp32
 
 
@@ -19,14 +20,6 @@ def patchify(imgs: Tensor, patch_size: int) -> Tensor:
                          f'size {p}')
     x = imgs.reshape(B, C, H // p, p, W // p, p)
     return torch.einsum('nchpwq->nhwpqc', x).reshape(B, -1, p * p * C)
-
-
-def gaussian_kernel(size: int, sigma: float) -> Tensor:
-    """(size, size) normalised Gaussian."""
-    ax = torch.arange(size, dtype=torch.float32) - (size - 1) // 2
-    g = torch.exp(-ax**2 / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return k / k.sum()
 
 
 @MODELS.register_module()

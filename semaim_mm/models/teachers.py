@@ -36,7 +36,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..teacher_checkpoints import TEACHER_FORMATS, load_teacher_state_dict
+from ..checkpoints.teachers import TEACHER_FORMATS, load_teacher_state_dict
 from ..utils import check_choice
 from .orders import similarity_map
 
@@ -140,7 +140,7 @@ class TeacherTargetGenerator(BaseModule):
     Args:
         kind: ``'dino'`` or ``'clip'``.
         checkpoint: path of the teacher weights (required; formats in
-            :data:`semaim_mm.teacher_checkpoints.TEACHER_FORMATS`).
+            :data:`semaim_mm.checkpoints.teachers.TEACHER_FORMATS`).
         arch: ``'base'`` / ``'small'`` (DINO) / ``'large'`` (CLIP), a dict
             (``embed_dims``, ``num_layers``, ``num_heads``, optional
             ``patch_size``, ``out_dims``) checked against the checkpoint, or

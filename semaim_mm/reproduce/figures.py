@@ -73,7 +73,8 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
     axes[0].set_xscale('log', base=2)
     axes[0].set_xlabel('pre-training images (equal for every row)')
     axes[1].set_xlabel('pre-training CPU seconds (training loop)')
-    axes[2].set_xlabel('pre-training FLOPs (analytic, semaim_mm/flops.py)')
+    axes[2].set_xlabel('pre-training FLOPs (analytic, '
+                       'semaim_mm/profiling/flops.py)')
     axes[0].set_ylabel(f'{title} (mean ± std over seeds)')
     for ax in axes:
         ax.grid(alpha=0.3)

@@ -32,11 +32,11 @@ def write_json(path: str, data: dict) -> None:
 
 def step_flops_per_image(model, img_hw) -> Optional[int]:
     """Analytic FLOPs of one training step per image
-    (:mod:`semaim_mm.flops`) for SemAIM and mmpretrain's MAE; None for
-    other models (fine-tuning, probes)."""
+    (:mod:`semaim_mm.profiling.flops`) for SemAIM and mmpretrain's MAE; None
+    for other models (fine-tuning, probes)."""
     from mmpretrain.models import MAE
 
-    from ..flops import mae_model_step_flops, model_step_flops
+    from ..profiling.flops import mae_model_step_flops, model_step_flops
     from ..models import SemAIM
     model = getattr(model, 'module', model)
     if isinstance(model, SemAIM):

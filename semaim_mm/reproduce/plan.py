@@ -19,7 +19,7 @@ import json
 import re
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -27,9 +27,7 @@ from .configs import (check_stage, check_tuning, held_out, merge,
                       pixel_backbone, prepare_training, set_key, set_warmup,
                       wrap_subset)
 from .spec import LENGTH, WARMUP, Column, Method, Row, Spec, SpecError
-
-if TYPE_CHECKING:
-    from .store import Results
+from .store import Results
 
 # Bump when the harness changes what a stage computes (old results then
 # stop matching and run again).
@@ -227,7 +225,7 @@ def _recipe_stages(plan: Plan, configs: _Configs, grid: Method) -> None:
         plan.recipe_tuning[(grid.name, i)] = ev.hash
 
 
-def grid_winner(results: 'Results', hashes: List[Optional[str]],
+def grid_winner(results: Results, hashes: List[Optional[str]],
                 column: str, trials: List[dict]) -> Optional[dict]:
     """The best trial on ``column`` (the first of equal scores); None until
     every trial has finished."""
@@ -247,7 +245,6 @@ def parse_trial(label: str) -> Tuple[str, int]:
 def _tuning(plan: Plan, configs: _Configs) -> None:
     """Recipe grids, their winners, then (when every recipe has its winner)
     the methods' grids and winners."""
-    from .store import Results  # store imports this module
     tune = plan.spec.tune
     for grid in tune.recipes.values():
         _recipe_stages(plan, configs, grid)

@@ -6,9 +6,10 @@
   multi-level backbone for UperNet.
 * :class:`SemAIMLayerDecayOptimizerConstructor` (mmseg
   ``OPTIM_WRAPPER_CONSTRUCTORS``): layer-wise lr decay for it.
-"""
-import semaim_mm  # noqa: F401  (compat shims before mmseg is used)
 
+Importing it imports :mod:`semaim_mm` first (a package before its
+subpackage), so the version shims apply before mmseg runs.
+"""
 from .backbone import SemAIMViTSeg
 from .layer_decay import SemAIMLayerDecayOptimizerConstructor, get_layer_id
 

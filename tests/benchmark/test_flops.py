@@ -1,11 +1,11 @@
-"""FLOP counting of semaim_mm.flops against hand counts and torch's
+"""FLOP counting of semaim_mm.profiling.flops against hand counts and torch's
 FlopCounterMode."""
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from semaim_mm import benchmark as bm
-from semaim_mm import flops as fl
+from semaim_mm.profiling import benchmark as bm
+from semaim_mm.profiling import flops as fl
 from .helpers import images, tiny_semaim
 
 

@@ -3,7 +3,7 @@ named in torch.profiler traces."""
 import pytest
 import torch
 
-from semaim_mm.phases import PhaseTimer, phase
+from semaim_mm.profiling.phases import PhaseTimer, phase
 
 from .helpers import images, tiny_semaim
 

@@ -3,8 +3,8 @@ model's own loss, grad checkpointing and torch.compile change nothing."""
 import pytest
 import torch
 
-from semaim_mm import benchmark as bm
-from semaim_mm.phases import PhaseTimer
+from semaim_mm.profiling import benchmark as bm
+from semaim_mm.profiling.phases import PhaseTimer
 
 from .helpers import images, tiny_semaim
 

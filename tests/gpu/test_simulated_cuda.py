@@ -1,6 +1,6 @@
 """Every paper-scale config family, built on a simulated CUDA device and run
 forward at the config's per-GPU batch under its autocast (the technique:
-``tools/analysis_tools/simulated_cuda.py``, which the GPU memory
+``semaim_mm/profiling/simulated_cuda.py``, which the GPU memory
 prediction uses too). A CPU tensor mixed into the CUDA
 computation fails here as it would on the first GPU run.
 
@@ -11,17 +11,13 @@ ViT-L; ImageNet fine-tune (128) and linear probe (512); k-NN feature
 extraction (256); ViTDet Mask R-CNN (8 images, backbone + FPN + RPN head:
 the RoI heads need mmcv's compiled ops); UperNet (2 crops, loss).
 """
-import os.path as osp
-import sys
-
 import pytest
 import torch
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'tools', 'analysis_tools'))
-from simulated_cuda import (amp, autocast_dtype, build_on_cuda, is_cuda,
-                             move_to_cuda, simulated_cuda)
+from semaim_mm.profiling.simulated_cuda import (amp, autocast_dtype,
+                                                build_on_cuda, is_cuda,
+                                                move_to_cuda, simulated_cuda)
 from teachers.published import (dino_vit, randomize_, save_dino_release,
                                  save_openai_jit, tiny_clip)
 

@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
-from semaim_mm.teacher_checkpoints import load_teacher_state_dict
+from semaim_mm.checkpoints.teachers import load_teacher_state_dict
 from semaim_mm.models.teachers import TeacherViT
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

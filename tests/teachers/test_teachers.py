@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from semaim_mm.teacher_checkpoints import (load_teacher_state_dict,
-                                           read_teacher_file)
-from semaim_mm.torchscript_reader import read_torchscript_state_dict
+from semaim_mm.checkpoints.teachers import (load_teacher_state_dict,
+                                            read_teacher_file)
+from semaim_mm.checkpoints.torchscript_reader import \
+    read_torchscript_state_dict
 from semaim_mm.models.teachers import TeacherTargetGenerator
 from .conftest import CLIP_ARCH, DINO_ARCH
 from .published import (dino_vit, forward_features_clip,

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from semaim_mm.teacher_checkpoints import load_teacher_state_dict
+from semaim_mm.checkpoints.teachers import load_teacher_state_dict
 
 CONFIGS = {
     'dino': 'configs/pretrain/semaim_vit-tiny-p4_fashion-mnist_dino.py',

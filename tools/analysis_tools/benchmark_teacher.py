@@ -20,7 +20,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import semaim_mm  # noqa: F401
-from semaim_mm.teacher_checkpoints import teacher_to_openai_clip
+from semaim_mm.checkpoints.teachers import teacher_to_openai_clip
 from semaim_mm.models.teachers import TEACHER_ARCHS, TeacherViT
 
 

@@ -15,13 +15,11 @@ the similarity map and the semantic order's centres of both.
 import argparse
 import json
 import os.path as osp
-import sys
 from typing import Dict, List
 
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 CONFIG = osp.join(ROOT, 'configs', 'pretrain', 'semaim_vitb_800e.py')
 SKIPPED = 77
 KERNEL_FAMILIES = (('flash', 'flash'), ('fmha', 'efficient'),

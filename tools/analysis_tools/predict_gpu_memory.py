@@ -4,8 +4,8 @@ per-GPU batch, without a GPU: a Markdown table for docs/benchmarks.md.
     python tools/analysis_tools/predict_gpu_memory.py [CONFIG ...]
 
 Forward: the config's model on a simulated CUDA device (fake tensors,
-``simulated_cuda.py``) under its autocast, traced by torch's ``MemTracker``:
-parameters, buffers and the live activations at the forward's peak (what
+``semaim_mm/profiling/simulated_cuda.py``) under its autocast, traced by
+torch's ``MemTracker``: parameters, buffers and the live activations at the forward's peak (what
 autograd keeps for backward, the autocast copies of the weights). Backward
 and optimizer, analytic: fp32 gradients of the trainable parameters, and
 the optimizer's state (AdamW: two fp32 tensors per trainable parameter; SGD
@@ -18,19 +18,17 @@ columns leave 1 GiB and 5 % for them), and a frozen teacher's weights (DINO
 """
 import argparse
 import os.path as osp
-import sys
 from typing import List, Tuple
 
 import torch
 from mmengine.config import Config
 from torch.distributed._tools.mem_tracker import MemTracker
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from simulated_cuda import amp, build_on_cuda, simulated_cuda  # noqa: E402
+import semaim_mm  # noqa: F401
+from semaim_mm.profiling.simulated_cuda import (amp, build_on_cuda,
+                                                simulated_cuda)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-import semaim_mm  # noqa: E402,F401
 
 GIB = 2**30
 CONFIGS = [

@@ -20,13 +20,9 @@ file. A layout folder that exists and is not empty is refused: move it
 aside first. See :mod:`semaim_mm.datasets.mosaic` for the generation itself.
 """
 import argparse
-import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from semaim_mm.datasets.mosaic import generate_mosaic  # noqa: E402
+from semaim_mm.datasets.mosaic import generate_mosaic
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -18,12 +18,10 @@ import argparse
 import importlib.util
 import os
 import os.path as osp
-import sys
+
+import torch
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
 
 # The tiny configs' teachers: configs/pretrain/semaim_vit-tiny-p4_fashion-
 # mnist_{dino,clip}.py (width 64, depth 2, patch 7 on 28x28).

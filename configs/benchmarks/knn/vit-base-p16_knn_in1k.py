@@ -5,7 +5,8 @@
 # validation pipeline (resize 256, centre crop 224).
 _base_ = ['../../_base_/datasets/imagenet_bs128_finetune.py']
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['semaim_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['semaim_mm.datasets'],
+                      allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
     data_preprocessor={{_base_.data_preprocessor}},

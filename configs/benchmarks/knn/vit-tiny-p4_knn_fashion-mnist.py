@@ -7,7 +7,8 @@ _base_ = [
     '../../_base_/datasets/fashion_mnist_cls.py',
 ]
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['semaim_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['semaim_mm.datasets'],
+                      allow_failed_imports=False)
 model = dict(
     _delete_=True,
     type='ImageClassifier',

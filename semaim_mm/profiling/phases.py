@@ -7,8 +7,8 @@ With no timer active (training) a phase costs one ``record_function``, a few
 microseconds per step.
 
 :meth:`SemAIM.loss` marks ``similarity``, ``targets``, ``encoder`` and
-``decoder_head``; :func:`semaim_mm.benchmark.timed_step` adds ``backward``
-and ``optimizer`` around it.
+``decoder_head``; :func:`semaim_mm.profiling.benchmark.timed_step` adds
+``backward`` and ``optimizer`` around it.
 """
 import time
 from contextlib import contextmanager

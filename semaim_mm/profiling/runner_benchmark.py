@@ -106,7 +106,7 @@ def run_end_to_end(cfg, steps: int, warmup: int, probe_every: int = 2,
         probe_every: a bare step and an sgemm after every this many timed
             iterations.
     """
-    from .engine import build_runner
+    from ..engine import build_runner
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix='semaim-e2e-') as work_dir:
         cfg = end_to_end_config(cfg, warmup + steps, work_dir)

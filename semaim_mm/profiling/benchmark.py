@@ -1,10 +1,10 @@
 """Training-step benchmark of SemAIM: timed steps, memory (FLOPs:
-:mod:`semaim_mm.flops`).
+:mod:`semaim_mm.profiling.flops`).
 
 Reusable logic of ``tools/benchmark.py`` (see ``docs/benchmarks.md``).
 
 * :func:`timed_step` runs one step (``model.loss``, backward, AdamW) under
-  a :class:`~semaim_mm.phases.PhaseTimer`: the phases are the ones
+  a :class:`~semaim_mm.profiling.phases.PhaseTimer`: the phases are the ones
   ``SemAIM.loss`` marks (:data:`PHASES`), plus backward and the optimizer.
 * :func:`sgemm_rate` measures the fp32 matmul rate of this machine (the CPU
   "peak" of the utilisation); H100 dense bf16 peak is
@@ -127,9 +127,9 @@ def mae_config(cfg, img_size: int) -> dict:
     p = bb.get('patch_size', 16)
     n = (img_size // p)**2
     arch = bb.get('arch', 'base')
-    if isinstance(arch, str):  # SemAIM's zoo ('deit-small': 384 wide)
-        from .models.vit import SemAIMViT
-        arch = dict(SemAIMViT.arch_zoo[arch.lower()])
+    if isinstance(arch, str):  # the config backbone's zoo ('deit-small': 384 wide), not MAEViT's
+        from mmpretrain.registry import MODELS
+        arch = dict(MODELS.get(bb['type']).arch_zoo[arch.lower()])
     return dict(
         type='MAE',
         backbone=dict(type='MAEViT', arch=dict(arch),
@@ -246,9 +246,12 @@ def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
                 grad_ckpt=grad_ckpt, mae=mae)
     env = dict(os.environ)
     env['MALLOC_MMAP_THRESHOLD_'] = '131072'
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the folder holding this copy of semaim_mm (profiling/benchmark.py)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
     env['PYTHONPATH'] = root + os.pathsep + env.get('PYTHONPATH', '')
-    code = ('import json,sys;from semaim_mm.benchmark import _memory_probe;'
+    code = ('import json,sys;'
+            'from semaim_mm.profiling.benchmark import _memory_probe;'
             'print("MEMPROBE" + json.dumps(_memory_probe(json.loads('
             'sys.argv[1]))))')
     out = subprocess.run([sys.executable, '-c', code, json.dumps(spec)],

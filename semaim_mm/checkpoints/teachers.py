@@ -15,7 +15,7 @@ from typing import Dict
 import torch
 from torch import Tensor
 
-from .checkpoints import map_blocks, strip_prefix, sub_dict
+from .keys import map_blocks, strip_prefix, sub_dict
 from .torchscript_reader import (is_torchscript_archive,
                                  read_torchscript_state_dict)
 
@@ -47,8 +47,8 @@ TIMM_TO_OPENAI_CLIP_BLOCK = (
 
 def read_teacher_file(path: str, trusted: bool = False) -> StateDict:
     """Tensors of a teacher checkpoint: ``.safetensors``, a TorchScript
-    archive (read without executing code, :mod:`semaim_mm.torchscript_reader`;
-    ``trusted=True`` uses ``torch.jit.load`` instead) or a ``torch.save``
+    archive (read without executing code,
+    :mod:`semaim_mm.checkpoints.torchscript_reader`; ``trusted=True`` uses ``torch.jit.load`` instead) or a ``torch.save``
     file (``weights_only``; the tensor dict is taken from ``state_dict`` /
     ``model`` / ``teacher`` / ``module`` entries when present)."""
     if not osp.isfile(path):
