@@ -26,7 +26,8 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from .plan import Plan, grid_winner, parse_trial
+from .plan import Plan, grid_winner
+from .stages import parse_trial
 from .report import (difference_sentences, table_diffs, table_md,
                      tuning_md)
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec

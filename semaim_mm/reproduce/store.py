@@ -1,13 +1,10 @@
 """Finished stages (their ``result.json``) looked up by row, column, seed."""
-from __future__ import annotations
-
 import json
 import os.path as osp
 import statistics
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-if TYPE_CHECKING:  # the plan builds Results while it tunes
-    from .plan import Plan, Stage
+from .stages import Plan, Stage
 
 RESULT_FILE = 'result.json'
 

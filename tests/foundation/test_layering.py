@@ -64,12 +64,13 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 
 def _executed_nodes(tree: ast.AST, lazy: bool = True) -> Iterator[ast.AST]:
-    """Every node of ``tree`` except those under ``if TYPE_CHECKING:``,
-    which never runs; without ``lazy``, also none inside a function (what
-    importing the module runs)."""
+    """Every node of ``tree`` (with ``lazy``: type-only imports under
+    ``if TYPE_CHECKING:`` count, they are dependencies too); without
+    ``lazy``, only what importing the module runs: nothing inside a
+    function or under ``if TYPE_CHECKING:``."""
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and 'TYPE_CHECKING' in ast.dump(
-                node.test):
+        if not lazy and isinstance(node, ast.If) and \
+                'TYPE_CHECKING' in ast.dump(node.test):
             for child in node.orelse:
                 yield child
                 yield from _executed_nodes(child, lazy)
