@@ -7,7 +7,6 @@ before anything is built; user mistakes raise one of
 :data:`semaim_mm.preflight.USER_ERRORS` (``tools/test.py`` prints it as
 ``error: ...``).
 """
-import copy
 from typing import Any, Dict, Optional, Union
 
 from mmengine.config import Config
@@ -17,10 +16,9 @@ from mmengine.config import Config
 import semaim_mm.datasets  # noqa: F401
 import semaim_mm.evaluation  # noqa: F401
 from semaim_mm.engine import build_runner
-from semaim_mm.engine.options import check_options, load_config
-from semaim_mm.preflight import check_launcher, preflight
+from semaim_mm.preflight import preflight
 
-from .training import default_work_dir
+from .training import checked_config
 
 
 def test(cfg: Union[str, Config],
@@ -54,13 +52,8 @@ def test(cfg: Union[str, Config],
         The test metrics, or None with ``preflight_only``.
     """
     options = dict(cfg_options or {})
-    if not preflight_only:  # run once outside the launcher
-        check_launcher(launcher)
-    cfg = load_config(cfg) if isinstance(cfg, str) else copy.deepcopy(cfg)
-    check_options(cfg, options)
-    cfg.launcher = launcher
+    cfg = checked_config(cfg, options, launcher, work_dir, preflight_only)
     cfg.merge_from_dict(options)
-    cfg.work_dir = work_dir if work_dir is not None else default_work_dir(cfg)
     preflight(cfg, tool='test', checkpoint=checkpoint, strict=strict_data)
     if preflight_only:
         return None

@@ -96,6 +96,23 @@ def set_schedule(cfg: Config, options: Dict[str, Any], old: dict) -> None:
                     logger='current')
 
 
+def checked_config(cfg: Union[str, Config], options: Dict[str, Any],
+                   launcher: str, work_dir: Optional[str],
+                   preflight_only: bool) -> Config:
+    """The config (loaded, or a copy of the one given) with its launcher
+    and work dir set, after the checks shared by :func:`train` and
+    :func:`~semaim_mm.apis.test`: the launcher's environment (once, outside
+    the launcher: not for ``preflight_only``) and that every key of
+    ``options`` is one the config reads."""
+    if not preflight_only:
+        check_launcher(launcher)
+    cfg = load_config(cfg) if isinstance(cfg, str) else copy.deepcopy(cfg)
+    check_options(cfg, options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir if work_dir is not None else default_work_dir(cfg)
+    return cfg
+
+
 def default_work_dir(cfg: Config) -> str:
     """The config's ``work_dir``, else ``./work_dirs/CONFIG_NAME``."""
     if cfg.get('work_dir', None) is not None:
@@ -186,12 +203,7 @@ def train(cfg: Union[str, Config],
     if amp and fp32:
         raise ValueError('amp and fp32 exclude each other')
     options = dict(cfg_options or {})
-    if not preflight_only:  # run once outside the launcher
-        check_launcher(launcher)
-    cfg = load_config(cfg) if isinstance(cfg, str) else copy.deepcopy(cfg)
-    check_options(cfg, options)
-    cfg.launcher = launcher
-    cfg.work_dir = work_dir if work_dir is not None else default_work_dir(cfg)
+    cfg = checked_config(cfg, options, launcher, work_dir, preflight_only)
     set_precision(cfg, amp, fp32)
     if isinstance(resume, str):
         cfg.resume = True
