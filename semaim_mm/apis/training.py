@@ -238,12 +238,11 @@ def train(cfg: Union[str, Config],
         took_over = lock.acquire()
         if took_over:
             print_log(took_over, logger='current', level=30)
-    try:
+    try:  # released on return too: a later call may train in the same dir
         choose_resume(cfg, resume, resume_or_start)
-    except BaseException:
-        lock.release()  # nothing was built; free the work dir at once
-        raise
-    keep_freed_memory()  # CPU steps reuse freed tensor memory (no faults)
-    runner = build_runner(cfg)
-    runner.train()
+        keep_freed_memory()  # CPU steps reuse freed tensor memory
+        runner = build_runner(cfg)
+        runner.train()
+    finally:
+        lock.release()
     return runner

@@ -57,3 +57,11 @@ def test_a_loaded_config_is_trained_as_a_copy(tmp_path):
     assert cfg.to_dict() == before
     assert runner.iter == 2 and runner.work_dir == str(tmp_path / 'wd')
     assert osp.isfile(tmp_path / 'wd' / 'iter_2.pth')
+    # the work dir is free again: the same process resumes in it
+    assert not osp.exists(tmp_path / 'wd' / '.run.lock')
+    MessageHub._instance_dict.clear()
+    runner = apis.train(cfg, str(tmp_path / 'wd'), fp32=True, resume=True,
+                        cfg_options=dict(SMALL, **{
+                            'train_cfg.max_iters': 3,
+                            'default_hooks.checkpoint.interval': 2}))
+    assert runner.iter == 3
