@@ -210,6 +210,22 @@ def tool_datasets(cfg, tool: str) -> List[Any]:
     return [d for d in found if d]
 
 
+def check_sample_iteration(cfg) -> None:
+    """SemAIM seeds its order noise by the iteration that
+    ``SampleIterationHook`` writes into the data samples: a training config
+    without the hook would fail at its first step."""
+    if (cfg.get('model') or {}).get('type') != 'SemAIM':
+        return
+    hooks = list((cfg.get('default_hooks') or {}).values()) + list(
+        cfg.get('custom_hooks') or [])
+    if not any(h and h.get('type') == 'SampleIterationHook' for h in hooks):
+        raise PreflightError(
+            'a SemAIM training config needs default_hooks=dict('
+            "sample_iteration=dict(type='SampleIterationHook')) (it hands "
+            'the iteration to the order noise); inherit '
+            'configs/_base_/default_runtime.py or add it')
+
+
 def preflight(cfg, tool: str, checkpoint: Optional[str] = None,
               datasets: Optional[Sequence[Any]] = None,
               images: Sequence[str] = (), strict: bool = False) -> None:
@@ -225,6 +241,7 @@ def preflight(cfg, tool: str, checkpoint: Optional[str] = None,
             _safe_loading(ds.get('pipeline'))
     if tool == 'train':
         check_checkpoint_cfg(cfg)
+        check_sample_iteration(cfg)
     if checkpoint and checkpoint != 'none':
         if tool in TOOL_CHECKPOINTS:
             kinds, what = TOOL_CHECKPOINTS[tool]

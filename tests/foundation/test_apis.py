@@ -65,3 +65,12 @@ def test_a_loaded_config_is_trained_as_a_copy(tmp_path):
                             'train_cfg.max_iters': 3,
                             'default_hooks.checkpoint.interval': 2}))
     assert runner.iter == 3
+
+
+def test_semaim_without_the_sample_iteration_hook_is_one_error(tmp_path):
+    from semaim_mm.preflight import PreflightError
+    cfg = Config.fromfile(CONFIG)
+    del cfg.default_hooks['sample_iteration']
+    with pytest.raises(PreflightError, match='SampleIterationHook'):
+        apis.train(cfg, str(tmp_path / 'wd'), preflight_only=True)
+    assert not (tmp_path / 'wd').exists()
