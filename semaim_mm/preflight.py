@@ -30,7 +30,8 @@ from .engine.options import ConfigError
 
 TOOLS = ('train', 'test', 'knn', 'visualize', 'demo')
 ENCODER_KINDS = ('semaim', 'reference', 'backbone', 'classifier')
-# Checkpoint kinds (semaim_mm.checkpoints.detect_format) the encoder tools accept.
+# Checkpoint kinds (semaim_mm.checkpoints.detect_format) the encoder tools
+# accept.
 TOOL_CHECKPOINTS = {
     'knn': (ENCODER_KINDS, 'k-NN evaluation (a SemAIM pre-training, '
             "authors' reference, backbone or classifier checkpoint)"),

@@ -27,7 +27,7 @@ import torch
 from semaim_mm.reproduce import build_plan, load_spec, select
 from semaim_mm.reproduce.cli import preflight
 from semaim_mm.reproduce.matrix import execute
-from semaim_mm.reproduce.plan import Plan
+from semaim_mm.reproduce.stages import Plan
 from semaim_mm.reproduce.report import write_report
 from semaim_mm.reproduce.spec import SpecError
 from semaim_mm.reproduce.store import Results

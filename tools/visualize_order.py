@@ -17,14 +17,13 @@ import torch
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-import semaim_mm  # noqa: F401
+from semaim_mm.checkpoints import load_encoder_into, read_checkpoint
+from semaim_mm.engine.options import check_options, load_config
+from semaim_mm.preflight import preflight, run_tool
+from semaim_mm.visualization import visualize_orders
 
 # init_weights() logs every parameter at INFO
 MMLogger.get_instance('mmengine', log_level='WARNING')
-from semaim_mm.checkpoints import load_encoder_into, read_checkpoint  # noqa
-from semaim_mm.engine.options import check_options, load_config  # noqa
-from semaim_mm.preflight import preflight, run_tool  # noqa: E402
-from semaim_mm.visualization import visualize_orders  # noqa: E402
 
 
 def load_images(paths, size):

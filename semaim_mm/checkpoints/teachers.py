@@ -48,7 +48,8 @@ TIMM_TO_OPENAI_CLIP_BLOCK = (
 def read_teacher_file(path: str, trusted: bool = False) -> StateDict:
     """Tensors of a teacher checkpoint: ``.safetensors``, a TorchScript
     archive (read without executing code,
-    :mod:`semaim_mm.checkpoints.torchscript_reader`; ``trusted=True`` uses ``torch.jit.load`` instead) or a ``torch.save``
+    :mod:`semaim_mm.checkpoints.torchscript_reader`; ``trusted=True``
+    uses ``torch.jit.load`` instead) or a ``torch.save``
     file (``weights_only``; the tensor dict is taken from ``state_dict`` /
     ``model`` / ``teacher`` / ``module`` entries when present)."""
     if not osp.isfile(path):

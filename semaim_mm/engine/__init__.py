@@ -1,7 +1,6 @@
 """Training-engine pieces: crash-safe checkpoints, exact resume, NaN guard,
 preemption, the training iteration in the data samples, the work-dir lock,
 the tools' config checks and Runner (readable logs, run checks)."""
-from ..checkpoints.kinds import checkpoint_kind
 from .checkpoint import (CheckpointCheckError, CheckpointSaveError,
                          SafeCheckpointHook, check_checkpoint_kind)
 from .checkpoint_files import (NothingToResumeError, atomic_write_bytes,
@@ -18,7 +17,7 @@ from .workdir_lock import (WorkDirBusyError, WorkDirError, WorkDirLock,
 
 __all__ = [
     'CheckpointCheckError', 'CheckpointSaveError', 'SafeCheckpointHook',
-    'check_checkpoint_kind', 'checkpoint_kind', 'NothingToResumeError',
+    'check_checkpoint_kind', 'NothingToResumeError',
     'atomic_write_bytes', 'checkpoint_problem', 'find_complete_checkpoint',
     'list_checkpoints', 'resume_checkpoint', 'NonFiniteLossError',
     'NonFiniteLossHook', 'PREEMPTED_EXIT', 'PreemptionHook',

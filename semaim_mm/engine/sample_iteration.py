@@ -11,8 +11,9 @@ class SampleIterationHook(Hook):
     (``iteration``) before the training step.
 
     :class:`~semaim_mm.models.SemAIM` seeds each image's order noise by
-    (seed, ``iteration``, ``sample_idx``): the step reads the iteration from
-    its inputs, like the sample index, instead of a global. A resumed run
+    (seed, ``iteration``, ``sample_idx``): the step reads both from its
+    inputs, so it stays a function of them (callable without a Runner). A
+    resumed run
     continues from the saved ``runner.iter``, so its orders are the
     uninterrupted run's. Batches without data samples pass unchanged.
     """

@@ -270,7 +270,7 @@ class SemAIM(BaseSelfSupervisor):
     def make_permutation(self, inputs: Tensor,
                          data_samples: Optional[List[DataSample]] = None
                          ) -> Permutation:
-        """This batch's permutation from the current order rule (similarity
+        """This batch's permutation from the order rule (similarity
         pass only when the rule needs it)."""
         rule = self.order_rule
         grid = self.backbone.check_input(inputs)
@@ -313,7 +313,7 @@ class SemAIM(BaseSelfSupervisor):
             data_samples: their samples (``sample_idx`` and ``iteration``
                 seed the order noise, :meth:`order_noise`).
             permutation: a fixed :class:`Permutation` for this batch (tests,
-                the authors' permutation); by default the current order rule
+                the authors' permutation); by default the order rule
                 makes it from the similarity pass.
 
         The phases (:func:`semaim_mm.profiling.phases.phase`) are what

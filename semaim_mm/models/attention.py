@@ -102,7 +102,8 @@ class FastPath:
 
     def arrange(self, tokens: Tensor) -> Tensor:
         """(B, 1+N, C) [CLS, raster patches] -> the encoder's sequence."""
-        return torch.cat([tokens[:, :1], self.permutation.gather(tokens[:, 1:])], 1)
+        return torch.cat(
+            [tokens[:, :1], self.permutation.gather(tokens[:, 1:])], 1)
 
     def queries(self, pos: Tensor) -> Tensor:
         """(B, 1+N, C) position embeddings -> decoder queries (B, N, C)."""

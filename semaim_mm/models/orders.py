@@ -32,10 +32,11 @@ from .precision import full_fp32
 ORDERS = Registry('semaim order', locations=['semaim_mm.models.orders'])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Permutation:
     """One batch's autoregression order, built complete by an
-    :class:`OrderRule` and never changed afterwards.
+    :class:`OrderRule`; its fields cannot be rebound (tensors compare
+    element-wise, so there is no ``==``).
 
     Attributes:
         perm: (B, N) long; ``perm[b, t]`` is the raster index of the patch

@@ -109,7 +109,8 @@ class SemAIMViT(VisionTransformer):
     Args:
         arch: ``'tiny'``, ``'deit-small'`` (DeiT-S, 384 wide: mmpretrain's
             name; its ``'small'`` is 768 wide), ``'base'``, ``'large'``,
-            ``'huge'`` (the widths of mmpretrain's names), or a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
+            ``'huge'`` (the widths of mmpretrain's names), or a dict with
+            ``embed_dims``, ``num_layers``, ``num_heads``,
             ``feedforward_channels``.
         img_size: input size (int or (H, W)); must be divisible by
             ``patch_size``.
@@ -181,7 +182,8 @@ class SemAIMViT(VisionTransformer):
             raise ValueError(
                 f'img_size {size} is not divisible by patch_size '
                 f'{patch_size}: choose an image size that is a multiple of '
-                f'the patch size (e.g. {[s // patch_size * patch_size for s in size]})')
+                'the patch size (e.g. '
+                f'{[s // patch_size * patch_size for s in size]})')
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(f'unknown arch {arch!r}; choose one of '
                              f'{sorted(self.arch_zoo)} or give a dict')

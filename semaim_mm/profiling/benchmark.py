@@ -127,7 +127,8 @@ def mae_config(cfg, img_size: int) -> dict:
     p = bb.get('patch_size', 16)
     n = (img_size // p)**2
     arch = bb.get('arch', 'base')
-    if isinstance(arch, str):  # the config backbone's zoo ('deit-small': 384 wide), not MAEViT's
+    # the config backbone's zoo ('deit-small': 384 wide), not MAEViT's
+    if isinstance(arch, str):
         from mmpretrain.registry import MODELS
         arch = dict(MODELS.get(bb['type']).arch_zoo[arch.lower()])
     return dict(

@@ -6,8 +6,9 @@ Importing the package registers :class:`StageRecorderHook` and the
 """
 from .hooks import StageRecorderHook
 from .pixels import RawPixels
-from .plan import Plan, Stage, build_plan, select
+from .plan import build_plan, select
 from .spec import Spec, SpecError, load_spec
+from .stages import Plan, Stage
 from .stats import Paired, Summary, paired_difference, summarize, t_quantile
 
 __all__ = [

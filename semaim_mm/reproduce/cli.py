@@ -7,9 +7,10 @@ import sys
 from typing import List, Optional
 
 from .matrix import describe_failures, execute, run_root
-from .plan import Plan, Stage, build_plan, select
+from .plan import build_plan, select
 from .report import write_report
 from .spec import Spec, SpecError, load_spec
+from .stages import Plan, Stage
 from .store import Results, dry_run_lines
 
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from .configs import loop_unit
 from .hooks import write_json
-from .plan import Plan, Stage
+from .stages import Plan, Stage
 from .spec import INSTALLED, ROOT, SpecError
 from .store import Results
 from .worker import PARENT_ENV

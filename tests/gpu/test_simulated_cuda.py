@@ -5,7 +5,7 @@ prediction uses too). A CPU tensor mixed into the CUDA
 computation fails here as it would on the first GPU run.
 
 Covered: pre-training ViT-B/16 at 64 images in bf16 with every order, the
-GAP / EMA / teacher similarity sources (DINO and CLIP teachers read from
+teacher similarity source (DINO and CLIP teachers read from
 synthetic weight files: small teachers, the config's student), ViT-S and
 ViT-L; ImageNet fine-tune (128) and linear probe (512); k-NN feature
 extraction (256); ViTDet Mask R-CNN (8 images, backbone + FPN + RPN head:
@@ -34,8 +34,9 @@ def batch_size(cfg: Config) -> int:
 
 def pretrain_forward(cfg: Config) -> dict:
     """SemAIM.loss at the per-GPU batch; the order noise is seeded per
-    sample (``sample_idx``, ``iteration``), as in training. A teacher target generator is
-    built for real first (it reads its weight file), then moved."""
+    sample (``sample_idx``, ``iteration``), as in training. A teacher
+    target generator is built for real first (it reads its weight file),
+    then moved."""
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
     b = batch_size(cfg)

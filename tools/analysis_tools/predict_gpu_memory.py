@@ -5,8 +5,8 @@ per-GPU batch, without a GPU: a Markdown table for docs/benchmarks.md.
 
 Forward: the config's model on a simulated CUDA device (fake tensors,
 ``semaim_mm/profiling/simulated_cuda.py``) under its autocast, traced by
-torch's ``MemTracker``: parameters, buffers and the live activations at the forward's peak (what
-autograd keeps for backward, the autocast copies of the weights). Backward
+torch's ``MemTracker``: parameters, buffers and the live activations at
+the forward's peak (what autograd keeps for backward, the autocast copies of the weights). Backward
 and optimizer, analytic: fp32 gradients of the trainable parameters, and
 the optimizer's state (AdamW: two fp32 tensors per trainable parameter; SGD
 with momentum: one). Predicted peak = forward peak + gradients + optimizer
