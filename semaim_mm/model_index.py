@@ -12,15 +12,18 @@ from typing import Optional
 
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 INDEX_NAME = 'model-index.yml'
+# An installed package carries configs/ and the index in semaim_mm/.mim
+# (setup.py); a source checkout has them beside the package. DATA_ROOT is
+# the folder holding them, which config paths of specs are relative to.
+INSTALLED = osp.isdir(osp.join(PACKAGE_DIR, '.mim'))
+DATA_ROOT = osp.join(PACKAGE_DIR, '.mim') if INSTALLED else osp.dirname(
+    PACKAGE_DIR)
 
 
 def find_model_index() -> Optional[str]:
-    """The installed copy of the index, else the checkout's, else None."""
-    for root in (osp.join(PACKAGE_DIR, '.mim'), osp.dirname(PACKAGE_DIR)):
-        path = osp.join(root, INDEX_NAME)
-        if osp.isfile(path):
-            return path
-    return None
+    """The index of this installation or checkout, else None."""
+    path = osp.join(DATA_ROOT, INDEX_NAME)
+    return path if osp.isfile(path) else None
 
 
 def register_model_index() -> bool:

@@ -209,6 +209,10 @@ def train(cfg: Union[str, Config],
         cfg.resume = True
         cfg.load_from = resume
     if auto_scale_lr:
+        if not cfg.get('auto_scale_lr'):
+            raise PreflightError(
+                'auto_scale_lr needs the config to name the batch size its '
+                'lr is for: auto_scale_lr = dict(base_batch_size=N)')
         cfg.auto_scale_lr.enable = True
     if not validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None

@@ -26,11 +26,11 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from .plan import Plan, grid_winner
-from .stages import parse_trial
+from .plan import set_winners
 from .report import (difference_sentences, table_diffs, table_md,
                      tuning_md)
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
+from .stages import Plan, parse_trial
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, summarize)
 from .store import Results
@@ -99,7 +99,7 @@ def cell_results(block: dict) -> Results:
             plan.cells[(c['row'], c['column'], c['seed'])] = h
     results = Results(plan, cells)
     if spec.tune is not None:
-        _winners(results)
+        set_winners(results)
     return results
 
 
@@ -112,19 +112,6 @@ def _index_trial(plan: Plan, cell: dict) -> None:
         plan.recipe_tuning[(cell['column'], i)] = cell['hash']
     else:
         plan.tuning[(name, i)] = cell['hash']
-
-
-def _winners(results: Results) -> None:
-    plan, tune = results.plan, results.spec.tune
-    for col, grid in tune.recipes.items():
-        plan.recipe_winners[col] = grid_winner(
-            results, [plan.recipe_tuning.get((col, i))
-                      for i in range(len(grid.trials))], col, grid.trials)
-    for name, method in tune.methods.items():
-        plan.winners[name] = grid_winner(
-            results, [plan.tuning.get((name, i))
-                      for i in range(len(method.trials))], tune.column,
-            method.trials)
 
 
 def _table(d: dict) -> Table:

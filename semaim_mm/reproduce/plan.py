@@ -182,28 +182,32 @@ def grid_winner(results: Results, hashes: List[Optional[str]],
     return None if None in scores else trials[scores.index(max(scores))]
 
 
+def set_winners(results: Results) -> None:
+    """Each grid's winner in ``results.plan`` (None while a trial of it has
+    no result): the recipe grids', keyed by column, and the methods'."""
+    plan, tune = results.plan, results.spec.tune
+    for col, grid in tune.recipes.items():
+        plan.recipe_winners[col] = grid_winner(
+            results, [plan.recipe_tuning.get((col, i))
+                      for i in range(len(grid.trials))], col, grid.trials)
+    for name, method in tune.methods.items():
+        plan.winners[name] = grid_winner(
+            results, [plan.tuning.get((name, i))
+                      for i in range(len(method.trials))], tune.column,
+            method.trials)
+
+
 def _tuning(plan: Plan, configs: _Configs) -> None:
     """Recipe grids, their winners, then (when every recipe has its winner)
     the methods' grids and winners."""
-    tune = plan.spec.tune
-    for grid in tune.recipes.values():
+    for grid in plan.spec.tune.recipes.values():
         _recipe_stages(plan, configs, grid)
-    results = Results(plan)
-    for col, grid in tune.recipes.items():
-        plan.recipe_winners[col] = grid_winner(
-            results, [plan.recipe_tuning[(col, i)]
-                      for i in range(len(grid.trials))], col, grid.trials)
-    plan.winners = {name: None for name in tune.methods}
+    set_winners(Results(plan))
     if None in plan.recipe_winners.values():
         return
-    for method in tune.methods.values():
+    for method in plan.spec.tune.methods.values():
         _tuning_stages(plan, configs, method)
-    results = Results(plan)
-    for name, method in tune.methods.items():
-        plan.winners[name] = grid_winner(
-            results, [plan.tuning[(name, i)]
-                      for i in range(len(method.trials))], tune.column,
-            method.trials)
+    set_winners(Results(plan))
 
 
 def tuning_state(plan: Plan, row: str) -> Optional[str]:

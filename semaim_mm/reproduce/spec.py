@@ -22,13 +22,9 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# A source checkout has configs/ beside the package; an installed package
-# carries them in semaim_mm/.mim (setup.py). ROOT is the folder holding
-# configs/, which spec paths are relative to.
-INSTALLED = not osp.isdir(osp.join(osp.dirname(PACKAGE_DIR), 'configs'))
-ROOT = osp.join(PACKAGE_DIR, '.mim') if INSTALLED else osp.dirname(
-    PACKAGE_DIR)
+from ..model_index import DATA_ROOT as ROOT
+from ..model_index import INSTALLED
+
 INITS = ('pretrained', 'random', 'pixels')
 KINDS = ('train', 'knn')
 DEFAULT_METRICS = {

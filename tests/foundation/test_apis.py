@@ -74,3 +74,12 @@ def test_semaim_without_the_sample_iteration_hook_is_one_error(tmp_path):
     with pytest.raises(PreflightError, match='SampleIterationHook'):
         apis.train(cfg, str(tmp_path / 'wd'), preflight_only=True)
     assert not (tmp_path / 'wd').exists()
+
+
+def test_auto_scale_lr_without_a_base_batch_size_is_one_error(tmp_path):
+    from semaim_mm.preflight import PreflightError
+    cfg = Config.fromfile(CONFIG)
+    cfg.pop('auto_scale_lr', None)
+    with pytest.raises(PreflightError, match='base_batch_size'):
+        apis.train(cfg, str(tmp_path / 'wd'), auto_scale_lr=True,
+                   preflight_only=True)
