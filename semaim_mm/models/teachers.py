@@ -43,7 +43,7 @@ from .orders import similarity_map
 # Published teacher architectures (width, depth, heads, output dims).
 TEACHER_ARCHS: Dict[str, Dict[str, dict]] = {
     'dino': {
-        'small': dict(embed_dims=384, num_layers=12, num_heads=6),
+        'deit-small': dict(embed_dims=384, num_layers=12, num_heads=6),
         'base': dict(embed_dims=768, num_layers=12, num_heads=12),
     },
     'clip': {
@@ -141,9 +141,10 @@ class TeacherTargetGenerator(BaseModule):
         kind: ``'dino'`` or ``'clip'``.
         checkpoint: path of the teacher weights (required; formats in
             :data:`semaim_mm.checkpoints.teachers.TEACHER_FORMATS`).
-        arch: ``'base'`` / ``'small'`` (DINO) / ``'large'`` (CLIP), a dict
-            (``embed_dims``, ``num_layers``, ``num_heads``, optional
-            ``patch_size``, ``out_dims``) checked against the checkpoint, or
+        arch: ``'base'`` / ``'deit-small'`` (DINO's ViT-S) / ``'large'``
+            (CLIP), a dict (``embed_dims``, ``num_layers``, ``num_heads``,
+            optional ``patch_size``, ``out_dims``) checked against the
+            checkpoint, or
             None to take everything from the checkpoint.
         student_patch_size: the student's patch size; :class:`SemAIM` fills
             it from its backbone. The targets are on the grid
