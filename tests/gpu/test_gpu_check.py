@@ -37,7 +37,8 @@ def test_dry_run_summary_survives_a_failed_step(tmp_path):
         'vitb224': 'failed', 'vitb224_ckpt': 'failed',
         'vitb224_compile': 'skipped', 'vitb448': 'skipped',
         'sdpa': 'skipped', 'precision': 'ok', 'train_tiny': 'ok',
-        'train_vitb': 'ok', 'resume_vitb': 'ok', 'knn': 'ok'}
+        'train_vitb': 'ok', 'resume_vitb': 'ok', 'knn': 'ok',
+        'reproduce_gpu': 'ok'}
     assert 'made to fail' in (out / 'logs' / 'vitb224.log').read_text()
     summary = (out / 'summary.md').read_text()
     assert '| vitb224 | failed |' in summary

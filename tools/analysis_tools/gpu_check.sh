@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU check for a machine lent briefly (minutes, no package
 # registry; Python 3.12 with torch, torchvision, timm, numpy; no OpenMMLab
-# packages). About 8 minutes on an H100/H200.
+# packages). About 11 minutes on an H100/H200.
 #
 #   bash tools/analysis_tools/gpu_check.sh --prepare     # here, with a registry
 #   bash tools/analysis_tools/gpu_check.sh [--out DIR]   # on the GPU machine
@@ -27,6 +27,8 @@
 #     two epochs of a 128-image Fashion-MNIST subset at 224 px, then resumed
 #     from the first epoch's checkpoint
 #   knn: k-NN of the tiny checkpoint on a 2000-image bank
+#   reproduce_gpu: the reproduction's GPU profile (--tune) for REPRO_SECONDS
+#     (default 180; --dry-run: its plan only)
 # DIR/summary.md (tools/analysis_tools/gpu_report.py) is written whatever
 # failed; the exit status is 1 when a step failed.
 # --dry-run runs every step at small sizes with the current Python (no
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --device) DEVICE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n 2,33p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,35p "$0"; exit 0 ;;
     *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -204,6 +206,28 @@ KNN_DATA=()
 step knn $PY tools/knn_eval.py configs/benchmarks/knn/vit-tiny-p4_knn_fashion-mnist.py \
   "$OUT/train/iter_$TRAIN_ITERS.pth" "${KNN[@]}" --out "$OUT/knn.json" \
   "${KNN_DATA[@]}"
+
+# The GPU profile of the reproduction (configs/reproduce/fashion_mnist_gpu.py)
+# for REPRO_SECONDS: its tuning stages in order; each finished stage is a
+# cell with its wall time (the throughput the profile's sizing assumes).
+# Export them afterwards: tools/reproduce.py configs/reproduce/
+# fashion_mnist_gpu.py --work-dir DIR/reproduce_gpu --export-cells NAME.
+reproduce_gpu() {
+  local rc
+  if [ $DRY = 1 ]; then
+    $PY tools/reproduce.py configs/reproduce/fashion_mnist_gpu.py --tune \
+      --work-dir "$OUT/reproduce_gpu" --dry-run
+    return
+  fi
+  [ -e data/fashion_mnist ] || { mkdir -p data && ln -s "$DATA" data/fashion_mnist; }
+  timeout "${REPRO_SECONDS:-180}" $PY tools/reproduce.py \
+    configs/reproduce/fashion_mnist_gpu.py --tune \
+    --work-dir "$OUT/reproduce_gpu"
+  rc=$?
+  [ $rc = 124 ] && return 0  # the time slice ended; finished stages stay
+  return $rc
+}
+step reproduce_gpu reproduce_gpu
 
 if ! $PY tools/analysis_tools/gpu_report.py "$OUT" > "$OUT/summary.md" \
     2> "$OUT/logs/report.log"; then
