@@ -107,7 +107,7 @@ def build_entries(args, cfg, device, size):
         fast = path == 'fast'
         model = bm.build_semaim(
             cfg, path, size, device, compile=args.compile and fast,
-            grad_checkpointing=args.grad_checkpointing and fast)
+            with_cp=args.grad_checkpointing and fast)
         if state is None:
             model.init_weights()
             state = model.state_dict()
@@ -172,7 +172,7 @@ def peak_memory(args, e, size, cuda):
     peak = bm.cpu_peak_memory(
         args.config, e['path'], size, args.batch, args.mem_steps,
         torch.get_num_threads(), args.amp, compile=args.compile and fast,
-        grad_ckpt=args.grad_checkpointing and fast, mae=args.mae)
+        with_cp=args.grad_checkpointing and fast, mae=args.mae)
     return peak, (f'peak RSS growth of a fresh process over its post-import '
                   f'RSS, {args.mem_steps} steps')
 

@@ -97,7 +97,7 @@ def sgemm_rate(device, size: int = 2048, reps: int = 1) -> float:
 
 # ------------------------------------------------------------------ building
 def build_semaim(cfg, path: str, img_size: int, device='cpu',
-                 compile: bool = False, grad_checkpointing: bool = False):
+                 compile: bool = False, with_cp: bool = False):
     """Build the config's SemAIM for ``path`` at ``img_size``.
 
     ``path='reference'`` is the baseline: explicit masks and the similarity
@@ -111,7 +111,7 @@ def build_semaim(cfg, path: str, img_size: int, device='cpu',
     model_cfg['attention_path'] = path
     model_cfg['similarity_fp32'] = path == 'reference'
     model_cfg['backbone']['img_size'] = img_size
-    if grad_checkpointing:
+    if with_cp:  # activation checkpointing
         model_cfg['backbone']['with_cp'] = True
         model_cfg['neck']['with_cp'] = True
     if compile:
@@ -215,7 +215,7 @@ def _memory_probe(spec: dict) -> dict:
     else:
         model = build_semaim(cfg, spec['path'], spec['img_size'],
                              compile=spec.get('compile', False),
-                             grad_checkpointing=spec.get('grad_ckpt', False))
+                             with_cp=spec.get('with_cp', False))
     opt = make_optimizer(model, 'cpu')
     g = torch.Generator().manual_seed(0)
     x = torch.randn(spec['batch'], 3, spec['img_size'], spec['img_size'],
@@ -228,7 +228,7 @@ def _memory_probe(spec: dict) -> dict:
 
 def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
                     steps: int = 2, threads: int = 1, amp: bool = False,
-                    compile: bool = False, grad_ckpt: bool = False,
+                    compile: bool = False, with_cp: bool = False,
                     mae: str = 'standard', timeout: float = 3600) -> int:
     """Peak memory of CPU training steps, in bytes.
 
@@ -244,7 +244,7 @@ def cpu_peak_memory(config: str, path: str, img_size: int, batch: int,
     """
     spec = dict(config=config, path=path, img_size=img_size, batch=batch,
                 steps=steps, threads=threads, amp=amp, compile=compile,
-                grad_ckpt=grad_ckpt, mae=mae)
+                with_cp=with_cp, mae=mae)
     env = dict(os.environ)
     env['MALLOC_MMAP_THRESHOLD_'] = '131072'
     # the folder holding this copy of semaim_mm (profiling/benchmark.py)
