@@ -83,3 +83,22 @@ def test_auto_scale_lr_without_a_base_batch_size_is_one_error(tmp_path):
     with pytest.raises(PreflightError, match='base_batch_size'):
         apis.train(cfg, str(tmp_path / 'wd'), auto_scale_lr=True,
                    preflight_only=True)
+
+
+def test_test_evaluates_a_checkpoint_in_this_process(tmp_path):
+    """apis.test on a 2-iteration fine-tune's checkpoint returns the
+    config's metric, computed on the data it was given."""
+    ft = osp.join(ROOT, 'configs/benchmarks/finetune/'
+                  'vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py')
+    small = {'train_dataloader.dataset.indices': 128,
+             'val_dataloader.dataset.indices': 64,
+             'test_dataloader.dataset.indices': 64,
+             'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+             'default_hooks.checkpoint.interval': 1,
+             'model.backbone.init_cfg': None}
+    apis.train(ft, str(tmp_path / 'ft'), cfg_options=small)
+    MessageHub._instance_dict.clear()
+    metrics = apis.test(ft, str(tmp_path / 'ft' / 'epoch_1.pth'),
+                        str(tmp_path / 'test'), cfg_options={
+                            'test_dataloader.dataset.indices': 64})
+    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
