@@ -157,22 +157,41 @@ def setup_md(results: Results) -> str:
             '\n'.join(lines))
 
 
+def _final_loss(results: Results, h: Optional[str]) -> str:
+    """The last window mean of the loss curve of evaluation ``h``'s
+    pre-training ('—' until that pre-training has finished)."""
+    stage = results.plan.stages.get(h) if h else None
+    dep = (results.by_hash.get(h) or {}).get('depends') if h else None
+    dep = dep or (stage.depends if stage else None)
+    curve = ((results.by_hash.get(dep) or {}).get('record') or {}).get(
+        'loss_curve') if dep else None
+    return f'{curve[-1][1]:.4f}' if curve else '—'
+
+
 def _grid_md(results: Results, heading: str, column: str, grid,
              hashes: Dict[Tuple[str, int], str],
-             winner: Optional[dict]) -> str:
-    """One grid: every trial's values and validation score, the winner."""
+             winner: Optional[dict], pretrained: bool = False) -> str:
+    """One grid: every trial's values and validation score, the winner;
+    for a method's grid (``pretrained``) also each trial's final
+    pre-training loss, so a diverged or stalled run shows."""
     keys = [k for k, _ in grid.axes]
     title = results.spec.columns[column].title
-    lines = ['| trial | ' + ' | '.join(f'`{k}`' for k in keys) +
-             f' | {title} (validation) |', '|' + '---|' * (len(keys) + 2)]
+    head = [f'`{k}`' for k in keys] + (
+        ['final pre-training loss'] if pretrained else []) + [
+        f'{title} (validation)']
+    lines = ['| trial | ' + ' | '.join(head) + ' |',
+             '|' + '---|' * (len(head) + 1)]
     for i, params in enumerate(grid.trials):
-        score = results.metric(hashes.get((grid.name, i)), column)
+        h = hashes.get((grid.name, i))
+        score = results.metric(h, column)
         text = '—' if score is None else f'{score:.2f}'
         if params == winner:
             text = f'**{text}** (winner)'
-        lines.append(f'| {i} | ' + ' | '.join(
-            f'{params[k]:g}' if isinstance(params[k], float) else
-            str(params[k]) for k in keys) + f' | {text} |')
+        cells = [f'{params[k]:g}' if isinstance(params[k], float) else
+                 str(params[k]) for k in keys]
+        if pretrained:
+            cells.append(_final_loss(results, h))
+        lines.append(f'| {i} | ' + ' | '.join(cells + [text]) + ' |')
     state = 'unfinished: its rows wait' if winner is None else \
         'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
     edges = grid_edges(grid, winner)
@@ -216,7 +235,8 @@ def tuning_md(results: Results) -> str:
     for name, method in tune.methods.items():
         fed = ', '.join((method.row, ) + method.apply_to)
         parts.append(_grid_md(results, f'{name} (rows {fed})', tune.column,
-                              method, plan.tuning, plan.winners.get(name)))
+                              method, plan.tuning, plan.winners.get(name),
+                              pretrained=True))
     return '\n\n'.join(parts)
 
 

@@ -47,19 +47,27 @@ def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
     scores.update({('semaim', i): 50.0 + i for i in range(6)})
     scores.update({('mae', i): 55.0 - i for i in range(5)})  # one missing
     for n, ((grid, i), score) in enumerate(scores.items()):
-        h = f'{n:016x}'
+        h, dep = f'{n:016x}', f'{n + 100:016x}'
         row = dict(recipe='scratch', semaim='semantic', mae='mae')[grid]
         cell = dict(hash=h, kind='train', group='tune', row=row,
                     column='ft_10pct', seed=0, images=0, git='abc',
                     label=f'tune ft_10pct {grid} #{i} {{}}',
+                    depends=None if grid == 'recipe' else dep,
                     metrics={'accuracy/top1': score})
         (tmp_path / f'{h}.json').write_text(json.dumps(cell))
+        if grid != 'recipe':  # the trial's pre-training, its loss curve
+            pre = dict(cell, hash=dep, kind='pretrain', column=None,
+                       depends=None, label=f'tune pretrain {grid} #{i} {{}}',
+                       metrics={}, record=dict(
+                           loss_curve=[[10, 1.0], [20, 0.5 + i / 100]]))
+            (tmp_path / f'{dep}.json').write_text(json.dumps(pre))
     text = render_block(dict(dir=str(tmp_path), images=64 * 280, spec=spec,
                              tuning=True))
     assert f'winner: `{lr}` = 0.002' in text
     assert '**55.00** (winner)' in text and 'mae (rows mae, mae_lr0) ' \
         '(6 trials; unfinished' in text
     assert text.count('(winner)') == 2
+    assert '| 5 | 0.006 | (0.6, 1.0) | 0.5500 | **55.00** (winner) |' in text
 
 
 def test_export_cells_copies_clean_results_and_refuses_dirty(

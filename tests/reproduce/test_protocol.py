@@ -131,8 +131,8 @@ def test_winners_feed_the_final_rows(tmp_path, repo_root, finish_tuning):
     assert warm.end == cos.begin == 1  # 10% of a 2-iteration run, >= 1
     text = render(plan, str(tmp_path))
     assert '## Tuning on validation' in text
-    assert '| 0 | 0.001 | 0.1 | 61.00 |' in text
-    assert '| 1 | 0.002 | 0.1 | **64.50** (winner) |' in text
+    assert '| 0 | 0.001 | 0.1 | — | 61.00 |' in text  # no loss curve here
+    assert '| 1 | 0.002 | 0.1 | — | **64.50** (winner) |' in text
 
 
 def test_tune_refuses_columns_and_seeds(tmp_path, repo_root, capsys):
