@@ -117,7 +117,8 @@ def _index_trial(plan: Plan, cell: dict) -> None:
 def _table(d: dict) -> Table:
     return Table(title=d.get('title', ''), rows=tuple(d['rows'].items()),
                  columns=tuple(d['columns']), reference=d['reference'],
-                 cost=bool(d.get('cost', False)))
+                 cost=bool(d.get('cost', False)),
+                 compare_columns=bool(d.get('compare_columns', False)))
 
 
 def curve_md(results: Results, d: dict) -> str:

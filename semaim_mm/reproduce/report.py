@@ -87,9 +87,25 @@ def table_md(results: Results, table: Table,
     if few:
         lines.append(f'\nFewer than 3 seeds for: {"; ".join(few)} (read '
                      'their spread and intervals as rough).')
+    if table.compare_columns:
+        lines += column_differences(results, table)
     if table.note:
         lines.append('\n' + table.note)
     return '\n'.join(lines)
+
+
+def column_differences(results: Results, table: Table) -> List[str]:
+    """Each later column minus the first, per row, paired over seeds,
+    Holm-corrected over these comparisons, with each one's MDE."""
+    first = table.columns[0]
+    raw = {(c, row): paired_difference(results.cell(row, c),
+                                       results.cell(row, first))
+           for c in table.columns[1:] for row, _ in table.rows}
+    labels = dict(table.rows)
+    return [f'\n{labels[row]}: {entry_title(results, c)} − '
+            f'{entry_title(results, first)} = {fmt_paired(p)} (paired over '
+            'seeds; Holm over these comparisons).'
+            for (c, row), p in correct_family(raw).items()]
 
 
 def difference_sentences(

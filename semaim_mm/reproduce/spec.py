@@ -37,7 +37,7 @@ TOP_KEYS = {'work_dir', 'title', 'seeds', 'reference', 'default_columns',
             'tables', 'notes', 'torch_threads', 'tune'}
 COLUMN_KEYS = {'title', 'kind', 'config', 'metrics', 'scale', 'overrides',
                'label_fraction', 'epochs', 'iters', 'init_key', 'init_cfg',
-               'test_overrides', 'tune_overrides'}
+               'test_overrides', 'tune_overrides', 'reports'}
 TUNE_KEYS = {'column', 'seed', 'methods', 'images', 'recipes'}
 METHOD_KEYS = {'row', 'apply_to', 'grid'}
 # Grid axes handled by the harness, not config keys: the warm-up's share of
@@ -71,6 +71,9 @@ class Column:
         type='Pretrained', prefix='backbone.'))
     test_overrides: dict = field(default_factory=dict)
     tune_overrides: dict = field(default_factory=dict)
+    # 'test': final cells read the reported split; 'validation': a check
+    # made on the validation split (e.g. whether a run length suffices)
+    reports: str = 'test'
 
     @property
     def primary(self) -> str:
@@ -100,6 +103,9 @@ class Table:
     reference: str
     cost: bool = False
     note: str = ''
+    # each later column against the first, row by row, paired over seeds
+    # (e.g. a run length against twice that length)
+    compare_columns: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,13 +207,21 @@ def _column(name: str, d: dict) -> Column:
     frac = d.get('label_fraction')
     if frac is not None and not 0 < frac <= 1:
         raise SpecError(f'column {name!r}: label_fraction must be in (0, 1]')
-    if not d.get('test_overrides'):
+    reports = d.get('reports', 'test')
+    if reports not in ('test', 'validation'):
+        raise SpecError(f"column {name!r}: reports must be 'test' or "
+                        "'validation'")
+    if reports == 'test' and not d.get('test_overrides'):
         raise SpecError(f'column {name!r} needs test_overrides: the keys '
                         'that point its evaluation at the reported split '
-                        '(its config evaluates on the validation split)')
+                        "(its config evaluates on the validation split), or "
+                        "reports='validation' for a check on that split")
+    if reports == 'validation' and d.get('test_overrides'):
+        raise SpecError(f"column {name!r}: reports='validation' reads no "
+                        'test split; drop its test_overrides')
     extra = {k: d[k] for k in ('scale', 'label_fraction', 'epochs', 'iters',
                                'init_key', 'init_cfg', 'test_overrides',
-                               'tune_overrides') if k in d}
+                               'tune_overrides', 'reports') if k in d}
     return Column(name=name, title=d.get('title', name), kind=kind,
                   config=_need_file(f'column {name!r}', d['config']),
                   metrics=dict(d.get('metrics') or DEFAULT_METRICS[kind]),
@@ -242,7 +256,7 @@ def _row(name: str, d: dict, seeds, columns, default_columns) -> Row:
 
 def _table(d: dict, rows, columns, reference: str) -> Table:
     _check_keys('table', d, {'title', 'rows', 'columns', 'cost', 'note',
-                             'reference'})
+                             'reference', 'compare_columns'})
     entries = d['rows']
     pairs = tuple(entries.items()) if isinstance(entries, dict) else tuple(
         (r, r) for r in entries)
@@ -259,7 +273,8 @@ def _table(d: dict, rows, columns, reference: str) -> Table:
         raise SpecError(f"table {d['title']!r}: unknown reference {ref!r}")
     return Table(title=d['title'], rows=pairs, columns=tuple(d['columns']),
                  reference=ref, cost=bool(d.get('cost', False)),
-                 note=d.get('note', ''))
+                 note=d.get('note', ''),
+                 compare_columns=bool(d.get('compare_columns', False)))
 
 
 def _curve(d: Optional[dict], rows, columns, lead) -> Optional[Curve]:

@@ -184,3 +184,42 @@ def test_report_flags_a_winner_on_the_grid_edge():
     assert grid_edges(grid, {'lr': 1.0, 'crop': (0.6, 1.0)}) == ['lr']
     assert grid_edges(grid, {'lr': 2.0, 'crop': (0.2, 1.0)}) == []
     assert grid_edges(grid, None) == []
+
+
+def test_validation_column_reads_val_and_compares_its_lengths(
+        tmp_path, repo_root, finish_tuning):
+    """The short spec's fine-tuning length check: both columns read the
+    validation split, and the table gives 2x minus 1x paired over seeds."""
+    from semaim_mm.reproduce.report import table_md
+
+    from .conftest import write_result
+    spec = load_spec(osp.join(repo_root, 'configs', 'reproduce',
+                              'fashion_mnist_short.py'), str(tmp_path))
+    plan = finish_tuning(build_plan(spec), lambda name, i: 50.0 + i)
+    one = {0: 70.0, 1: 71.0, 2: 72.0}
+    two = {0: 70.5, 1: 71.7, 2: 72.3}  # differences 0.5, 0.7, 0.3
+    for col, scores in (('ft_10pct_val', one), ('ft_10pct_2x', two)):
+        for seed, score in scores.items():
+            h = plan.cells[('scratch', col, seed)]
+            assert plan.stages[h].cfg.val_dataloader.dataset.split == 'val'
+            write_result(plan, h, metrics={'accuracy/top1': score})
+    from semaim_mm.reproduce.store import Results
+    table = next(t for t in spec.tables if t.compare_columns)
+    text = table_md(Results(plan), table, {})
+    # mean 0.5, sd 0.2, t(0.975, 2) = 4.303: 0.5 +- 0.497
+    assert '+0.50 [+0.00, +1.00]' in text
+
+
+@pytest.mark.parametrize('column, message', [
+    ("dict(reports='validation', test_overrides={'a': 1})",
+     'drop its test_overrides'),
+    ("dict(reports='val')", "reports must be 'test' or 'validation'"),
+])
+def test_validation_column_declarations_are_checked(tmp_path, repo_root,
+                                                    column, message):
+    path = tmp_path / 'spec.py'
+    path.write_text(
+        f"_base_ = '{repo_root}/configs/reproduce/demo_quick.py'\n"
+        f"columns = dict(ft_10pct={column})\n")
+    with pytest.raises(SpecError, match=message):
+        load_spec(str(path), str(tmp_path))
