@@ -196,7 +196,7 @@ def train(cfg: Union[str, Config],
         >>> from semaim_mm.apis import train
         >>> train('configs/pretrain/semaim_vit-tiny-p4_fashion-mnist.py',
         ...       work_dir='work_dirs/tiny',
-        ...       cfg_options={'train_cfg.max_epochs': 1})
+        ...       cfg_options={'train_cfg.max_iters': 100})
     """
     if resume and resume_or_start:
         raise ValueError('resume and resume_or_start exclude each other')
