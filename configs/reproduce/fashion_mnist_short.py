@@ -1,12 +1,14 @@
 # The CPU headline matrix: the rows the paper's claims hang on -- SemAIM's
 # semantic, stochastic and raster orders, MAE, the same ViT from random
 # init -- at five seeds, each method's pre-training lr and crop scale chosen on
-# the validation split first (`--tune`), the lr-0 sanity rows, fine-tuning
+# the validation split first (`--tune`); MAE also at SemAIM's FLOPs; the
+# lr-0 sanity rows, fine-tuning
 # on 10% of the labels (lead; its lr chosen on validation with random init)
 # and k-NN; the test split read once per final cell.
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --tune
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
+#   ... --only mae_flops --seeds 0 ... (the equal-FLOPs row: 1.9 h more)
 #
 # Sizing (8 hours on the slow host: 2-core AMD EPYC, quiet), from stage
 # costs measured there: `make demo`'s pre-trainings (SemAIM 77 images per
@@ -21,11 +23,14 @@
 #   = 20, MAE 5 + 6 - 1 = 10 (the lr-0 rows are short):
 #   P x (20 / 77 + 10 / 181) = 0.315 s per image of budget P.
 # P = one epoch of train_minus_val (782 x 64 = 50048 images): 15765 s, in
-# all 29840 s = 8.3 hours.
+# all 29840 s = 8.3 hours. MAE at equal FLOPs (SemAIM / MAE FLOPs per
+# image: 878 / 224 MFLOPs = 3.92, rounded to 4 epochs) adds
+# 5 x (4 P / 181 + 220 + 35) s = 6800 s = 1.9 hours.
 _base_ = './fashion_mnist.py'
 
 # ------------------------------------------------------------- budget knobs
 PRETRAIN_IMAGES = 64 * 782     # per pre-training row: one epoch
+FLOPS_RATIO = 4                # SemAIM / MAE FLOPs per image: 3.92
 FT_EPOCHS = 8                  # fine-tuning on 10% of the labels
 SANITY_IMAGES = 64 * 40        # lr-0 rows: the loop runs, nothing moves
 KNN_BANK_FRACTION = 1 / 5      # k-NN bank: a class-balanced fifth of
@@ -59,6 +64,8 @@ rows = dict(
     stochastic={{_base_.rows.stochastic}},
     semantic={{_base_.rows.semantic}},
     mae={{_base_.rows.mae}},
+    mae_flops=dict(pretrain={{_base_.MAE}}, title="MAE at SemAIM's FLOPs",
+                   images=FLOPS_RATIO * PRETRAIN_IMAGES),
     scratch=dict(init='random', title='same ViT, random init',
                  columns=['ft_10pct', 'ft_10pct_val', 'ft_10pct_2x', 'knn']),
     semantic_lr0=dict(pretrain={{_base_.SEMAIM}}, seed_keys=['model.seed'],
@@ -88,7 +95,7 @@ tune = dict(
                     apply_to=['raster', 'stochastic', 'semantic_lr0'],
                     grid={_LR: [1.5e-3, 3e-3, 6e-3],
                           _CROP: [(0.2, 1.0), (0.6, 1.0)]}),
-        mae=dict(row='mae', apply_to=['mae_lr0'],
+        mae=dict(row='mae', apply_to=['mae_flops', 'mae_lr0'],
                  grid={_LR: [7.5e-4, 1.5e-3, 3e-3],
                        _CROP: [(0.2, 1.0), (0.6, 1.0)]}),
     ))
@@ -96,12 +103,14 @@ budget_curve = None
 tables = [
     dict(title='Headline: autoregression order, MAE, random init',
          rows=dict(semantic='semantic (SemAIM)', stochastic='stochastic',
-                   raster='raster', mae='MAE', scratch='same ViT, random '
-                   'init'),
+                   raster='raster', mae='MAE',
+                   mae_flops='MAE, equal FLOPs (4x the images)',
+                   scratch='same ViT, random init'),
          columns=['ft_10pct', 'knn'], cost=True,
-         note='Equal pre-training images for every pre-training row; wall '
-         'and CPU seconds are the training loop (mean over seeds), FLOPs '
-         'the analytic count per image times the images.'),
+         note='Equal pre-training images for every pre-training row but '
+         'MAE at equal FLOPs (4x the images: 2% more FLOPs than SemAIM); '
+         'wall and CPU seconds are the training loop (mean over seeds), '
+         'FLOPs the analytic count per image times the images.'),
     dict(title='Sanity: a pre-training that changes nothing (lr 0)',
          rows=dict(scratch='random init', semantic_lr0='SemAIM, lr 0',
                    mae_lr0='MAE, lr 0'),
