@@ -15,8 +15,11 @@ A Markdown document marks each generated table with a block
 ``spec`` (default :data:`DEFAULT_SPEC`) names the spec whose columns and
 rows the table refers to. ``"curve"`` instead of ``"table"`` renders a
 budget curve (``rows``: two pre-training rows, ``flat``: a random-init
-row, ``column``). :func:`render_doc` re-renders every block; the committed
-report's test checks that nothing changes.
+row, ``column``); ``"tuning": true`` the spec's validation grids;
+``"losses"`` the pre-training loss at quarters of each run (``rows``) and,
+with ``figure`` (a path beside the document), the curves' plot.
+:func:`render_doc` re-renders every block; the committed report's test
+checks that nothing changes.
 """
 import glob
 import json
@@ -27,7 +30,8 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from .plan import set_winners
-from .report import (difference_sentences, table_diffs, table_md,
+from .figures import loss_figure
+from .report import (difference_sentences, losses_md, table_diffs, table_md,
                      tuning_md)
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
 from .stages import Plan, parse_trial
@@ -100,7 +104,25 @@ def cell_results(block: dict) -> Results:
     results = Results(plan, cells)
     if spec.tune is not None:
         set_winners(results)
+        _index_winning_pretrains(results)
     return results
+
+
+def _index_winning_pretrains(results: Results) -> None:
+    """A method's winning trial pre-trained its row at the tuning seed with
+    the final recipe: the plan reuses it as that row's pre-training (same
+    hash), so the committed cells index it so too."""
+    plan, spec = results.plan, results.spec
+    for name, method in spec.tune.methods.items():
+        winner = plan.winners.get(name)
+        if winner is None:
+            continue
+        trial = plan.tuning.get((name, method.trials.index(winner)))
+        pre = results.by_hash.get(results.by_hash[trial].get('depends') or '')
+        row = spec.rows[method.row]
+        if pre and pre['images'] == (row.images or spec.pretrain_images):
+            plan.pretrains.setdefault(
+                (method.row, pre['images'], spec.tune.seed), pre['hash'])
 
 
 def _index_trial(plan: Plan, cell: dict) -> None:
@@ -158,10 +180,21 @@ def curve_md(results: Results, d: dict) -> str:
     return '\n'.join(lines)
 
 
-def render_block(block: dict) -> str:
+def render_block(block: dict, doc_dir: Optional[str] = None) -> str:
+    """A block's Markdown; with ``doc_dir`` its figure (if any) is written
+    there too."""
     results = cell_results(block)
     if block.get('tuning'):
         return tuning_md(results)
+    if 'losses' in block:
+        d = block['losses']
+        text = losses_md(results, d['rows'])
+        if d.get('figure'):
+            if doc_dir is not None:
+                loss_figure(results, osp.join(doc_dir, d['figure']))
+            text = (f"![pre-training loss, one line per seed]({d['figure']})"
+                    '\n\n' + text)
+        return text
     if 'curve' in block:
         return curve_md(results, block['curve'])
     table = _table(block['table'])
@@ -173,20 +206,24 @@ def render_block(block: dict) -> str:
     return text
 
 
-def render_doc(path: str) -> Tuple[str, List[str]]:
+def render_doc(path: str,
+               write_figures: bool = False) -> Tuple[str, List[str]]:
     """The document with every cells block re-rendered, and the titles of
-    the blocks whose text changed."""
+    the blocks whose text changed; ``write_figures`` also redraws the
+    blocks' figures beside the document."""
+    doc_dir = osp.dirname(osp.abspath(path)) if write_figures else None
     with open(path) as f:
         text = f.read()
     changed: List[str] = []
 
     def sub(m) -> str:
         block = json.loads(m.group(2))
-        body = render_block(block) + '\n'
+        body = render_block(block, doc_dir) + '\n'
         if body != m.group(3):
+            kind = ('tuning' if block.get('tuning') else
+                    'losses' if 'losses' in block else '')
             changed.append((block.get('table') or block.get('curve') or
-                            {}).get('title', f"{block['dir']} tuning"
-                                    if block.get('tuning') else block['dir']))
+                            {}).get('title', f"{block['dir']} {kind}".strip()))
         return m.group(1) + body + m.group(4)
 
     return BLOCK.sub(sub, text), changed

@@ -100,7 +100,7 @@ def plan_from_args(args) -> Plan:
 def render_committed(path: str) -> int:
     """``--report-only --doc FILE``: rewrite FILE's cells blocks."""
     from .cells import render_doc
-    text, changed = render_doc(path)
+    text, changed = render_doc(path, write_figures=True)
     with open(path, 'w') as f:
         f.write(text)
     print(f'{path}: {len(changed)} table(s) changed' +

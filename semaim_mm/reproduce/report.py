@@ -256,6 +256,39 @@ def tuning_md(results: Results) -> str:
     return '\n\n'.join(parts)
 
 
+LOSS_POINTS = (0.25, 0.5, 0.75, 1.0)
+
+
+def loss_at(curve: Sequence[Sequence[float]], fraction: float) -> float:
+    """The window-mean loss of the last window ending at or before
+    ``fraction`` of a run (``curve``: [iteration, loss] pairs)."""
+    end = curve[-1][0]
+    points = [loss for it, loss in curve if it <= fraction * end]
+    return points[-1] if points else curve[0][1]
+
+
+def losses_md(results: Results, rows: Sequence[str]) -> str:
+    """Per pre-training row at its main budget: the training loss (window
+    mean) at quarters of the run, mean ± std over seeds, and its change
+    over the last quarter in percent; a change near 0 says the row had
+    flattened where it stopped."""
+    spec = results.spec
+    head = (['row', 'seeds'] + [f'loss at {p:.0%}' for p in LOSS_POINTS] +
+            ['last quarter, % change'])
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for row in rows:
+        curves = [r['record']['loss_curve'] for r in results.pretrain(row)
+                  if r['record'].get('loss_curve')]
+        cells = [fmt_summary(summarize([loss_at(c, p) for c in curves]), 4)
+                 for p in LOSS_POINTS]
+        change = summarize([100 * (loss_at(c, 1.0) / loss_at(c, 0.75) - 1)
+                            for c in curves])
+        lines.append('| ' + ' | '.join(
+            [spec.rows[row].title, str(len(curves))] + cells +
+            [fmt_summary(change, 1)]) + ' |')
+    return '\n'.join(lines)
+
+
 def costs_md(results: Results) -> str:
     """Pre-training cost of every row and the mean cost of each column's
     stages (for sizing a run; wall clock depends on the machine's load)."""
@@ -314,6 +347,9 @@ def figures_md(results: Results, out_dir: str) -> str:
     if loss_figure(results, osp.join(out_dir, 'fig_loss.png')):
         parts.append('![pre-training loss curves, one line per seed: where '
                      'each row stopped](fig_loss.png)')
+        parts.append(losses_md(results, [
+            r for r, row in spec.rows.items()
+            if row.init == 'pretrained' and results.pretrain(r)]))
     return '\n\n'.join(parts) or '(no finished cells yet)'
 
 

@@ -96,3 +96,28 @@ def test_export_cells_copies_clean_results_and_refuses_dirty(
     assert n == 2 and sorted(os.listdir(out)) == sorted(
         f'{h}.json' for h in (first, second))
     assert cells_mod.load_cells(out)[first]['git'] == 'abc123'
+
+
+def test_loss_at_reads_the_last_window_before_the_fraction():
+    from semaim_mm.reproduce.report import loss_at
+    curve = [[10, 4.0], [20, 3.0], [30, 2.0], [40, 1.0]]
+    assert loss_at(curve, 0.25) == 4.0 and loss_at(curve, 0.5) == 3.0
+    assert loss_at(curve, 0.74) == 3.0 and loss_at(curve, 1.0) == 1.0
+    assert loss_at([[10, 4.0], [20, 3.0]], 0.1) == 4.0
+
+
+def test_losses_block_indexes_the_winning_trial_as_seed_0(tmp_path):
+    """The committed tuning cells hold the winners' pre-trainings: the loss
+    table finds them as the rows' seed-0 runs; the figure is drawn only
+    when asked for."""
+    from semaim_mm.reproduce.cells import render_block
+    block = {'dir': 'headline_2026-12-07', 'images': 50048,
+             'spec': 'configs/reproduce/fashion_mnist_short.py',
+             'losses': {'rows': ['semantic', 'raster'],
+                        'figure': 'loss.png'}}
+    text = render_block(block)
+    assert '| semantic (SemAIM) | 1 | 0.5090 |' in text
+    assert '| raster | 0 | — |' in text
+    assert not (tmp_path / 'loss.png').exists()
+    render_block(block, str(tmp_path))
+    assert (tmp_path / 'loss.png').stat().st_size > 0
