@@ -75,13 +75,32 @@ def export_cells(results: Results, name: str) -> Tuple[int, str]:
             'their stage folders and run them again')
     out = osp.join(CELLS_ROOT, name)
     os.makedirs(out, exist_ok=True)
+    aliases = _aliases(results.plan)
     for h, data in results.by_hash.items():
+        if h in aliases and data.get('group') == 'tune':
+            data = dict(data, also=aliases[h])
         tmp = osp.join(out, f'.{h}.json.tmp')
         with open(tmp, 'w') as f:
             json.dump(data, f, indent=1, sort_keys=True)
             f.write('\n')
         os.replace(tmp, osp.join(out, f'{h}.json'))
     return len(results.by_hash), out
+
+
+# the plan's maps a cell can be indexed in, keyed by (row, column or
+# images, seed)
+_MAPS = ('cells', 'pretrains', 'curve')
+
+
+def _aliases(plan: Plan) -> Dict[str, List[dict]]:
+    """hash -> every place of the plan that reuses it, for stages that ran
+    first under another name (a winning tuning trial is also its row's
+    seed-0 pre-training or evaluation: the same hash)."""
+    also: Dict[str, List[dict]] = {}
+    for name in _MAPS:
+        for key, h in getattr(plan, name).items():
+            also.setdefault(h, []).append(dict(map=name, key=list(key)))
+    return also
 
 
 def cell_results(block: dict) -> Results:
@@ -101,28 +120,13 @@ def cell_results(block: dict) -> Results:
             plan.curve[(c['row'], c['images'], c['seed'])] = h
         else:
             plan.cells[(c['row'], c['column'], c['seed'])] = h
+        for a in c.get('also', ()):
+            if a['key'][0] in spec.rows:
+                getattr(plan, a['map'])[tuple(a['key'])] = h
     results = Results(plan, cells)
     if spec.tune is not None:
         set_winners(results)
-        _index_winning_pretrains(results)
     return results
-
-
-def _index_winning_pretrains(results: Results) -> None:
-    """A method's winning trial pre-trained its row at the tuning seed with
-    the final recipe: the plan reuses it as that row's pre-training (same
-    hash), so the committed cells index it so too."""
-    plan, spec = results.plan, results.spec
-    for name, method in spec.tune.methods.items():
-        winner = plan.winners.get(name)
-        if winner is None:
-            continue
-        trial = plan.tuning.get((name, method.trials.index(winner)))
-        pre = results.by_hash.get(results.by_hash[trial].get('depends') or '')
-        row = spec.rows[method.row]
-        if pre and pre['images'] == (row.images or spec.pretrain_images):
-            plan.pretrains.setdefault(
-                (method.row, pre['images'], spec.tune.seed), pre['hash'])
 
 
 def _index_trial(plan: Plan, cell: dict) -> None:

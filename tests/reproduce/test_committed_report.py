@@ -111,7 +111,13 @@ def test_losses_block_indexes_the_winning_trial_as_seed_0(tmp_path):
     table finds them as the rows' seed-0 runs; the figure is drawn only
     when asked for."""
     from semaim_mm.reproduce.cells import render_block
-    block = {'dir': 'headline_2026-12-07', 'images': 50048,
+    tuning = tmp_path / 'cells'
+    tuning.mkdir()
+    for f in glob.glob(osp.join(CELLS_ROOT, 'headline_2026-12-07', '*.json')):
+        with open(f) as fh:
+            if json.load(fh)['group'] == 'tune':
+                (tuning / osp.basename(f)).write_text(open(f).read())
+    block = {'dir': str(tuning), 'images': 50048,
              'spec': 'configs/reproduce/fashion_mnist_short.py',
              'losses': {'rows': ['semantic', 'raster'],
                         'figure': 'loss.png'}}
