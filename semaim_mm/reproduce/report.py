@@ -71,16 +71,21 @@ def table_md(results: Results, table: Table,
     ref = table.reference
     head = ['row'] + [entry_title(results, c) for c in table.columns]
     ref_label = dict(table.rows).get(ref, ref)
-    head.append(f'Δ {entry_title(results, lead)} vs {ref_label} [95% CI]')
+    # a table of the reference row alone compares columns, not rows
+    rows_compared = any(row != ref for row, _ in table.rows)
+    if rows_compared:
+        head.append(f'Δ {entry_title(results, lead)} vs {ref_label} '
+                    '[95% CI]')
     if table.cost:
         head += ['pre-train images', 'wall s', 'CPU s', 'TFLOPs']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row, label in table.rows:
         cells = [fmt_summary(summarize(list(results.cell(row, c).values())))
                  for c in table.columns]
-        delta = 'reference' if row == ref else fmt_paired(diffs[(lead, row)])
+        delta = (['reference' if row == ref else
+                  fmt_paired(diffs[(lead, row)])] if rows_compared else [])
         extra = cost_cells(results, row) if table.cost else []
-        lines.append('| ' + ' | '.join([label] + cells + [delta] + extra) +
+        lines.append('| ' + ' | '.join([label] + cells + delta + extra) +
                      ' |')
     few = sorted({label for row, label in table.rows for c in table.columns
                   if 0 < len(results.cell(row, c)) < 3})
