@@ -8,7 +8,7 @@ order, mmpretrain's MAE and the same ViT from random init, each fine-tuned on
 work_dirs/demo/report.md (table, computed verdict, the paper's Fig. 2 panels
 on the 7x7 grid with the chosen centre outlined) and results.json.
 
-    make demo                       # ~15 min on 2 CPU cores
+    make demo                       # ~14 min on 2 CPU cores (AMD EPYC)
     python tools/demo.py --quick    # every step in about a minute (tiny)
 
 Finished stages are kept (work_dirs/demo/stages/): a rerun only runs what is

@@ -3,7 +3,7 @@
 # and stochastic orders), MAE, the same ViT from random init, raw pixels;
 # fine-tuning on 10% of the labels leads, then k-NN (k=20) and the linear
 # probe (GAP).
-#   python tools/demo.py            # this spec, 15 min on a 2-core AMD EPYC
+#   python tools/demo.py            # this spec, 14 min on a 2-core AMD EPYC
 #   python tools/demo.py --quick    # ./demo_quick.py, about a minute
 # One seed cannot resolve sub-point differences: ./fashion_mnist_short.py
 # (the CPU headline: five seeds, recipes tuned on validation, about 8

@@ -100,17 +100,18 @@ def table_md(results: Results, table: Table,
 
 
 def column_differences(results: Results, table: Table) -> List[str]:
-    """Each later column minus the first, per row, paired over seeds,
-    Holm-corrected over these comparisons, with each one's MDE."""
-    first = table.columns[0]
-    raw = {(c, row): paired_difference(results.cell(row, c),
-                                       results.cell(row, first))
-           for c in table.columns[1:] for row, _ in table.rows}
+    """Each column minus the one before it (a ladder: 1x, 2x, 4x the
+    epochs), per row, paired over seeds, Holm-corrected over these
+    comparisons, with each one's MDE."""
+    cols = table.columns
+    raw = {(i, row): paired_difference(results.cell(row, cols[i]),
+                                       results.cell(row, cols[i - 1]))
+           for i in range(1, len(cols)) for row, _ in table.rows}
     labels = dict(table.rows)
-    return [f'\n{labels[row]}: {entry_title(results, c)} − '
-            f'{entry_title(results, first)} = {fmt_paired(p)} (paired over '
-            'seeds; Holm over these comparisons).'
-            for (c, row), p in correct_family(raw).items()]
+    return [f'\n{labels[row]}: {entry_title(results, cols[i])} − '
+            f'{entry_title(results, cols[i - 1])} = {fmt_paired(p)} (paired '
+            'over seeds; Holm over these comparisons).'
+            for (i, row), p in correct_family(raw).items()]
 
 
 def difference_sentences(

@@ -198,7 +198,9 @@ def test_validation_column_reads_val_and_compares_its_lengths(
     plan = finish_tuning(build_plan(spec), lambda name, i: 50.0 + i)
     one = {0: 70.0, 1: 71.0, 2: 72.0}
     two = {0: 70.5, 1: 71.7, 2: 72.3}  # differences 0.5, 0.7, 0.3
-    for col, scores in (('ft_10pct_val', one), ('ft_10pct_2x', two)):
+    four = {0: 71.0, 1: 71.9, 2: 72.6}  # to 2x: 0.5, 0.2, 0.3
+    for col, scores in (('ft_10pct_val', one), ('ft_10pct_2x', two),
+                        ('ft_10pct_4x', four)):
         for seed, score in scores.items():
             h = plan.cells[('scratch', col, seed)]
             assert plan.stages[h].cfg.val_dataloader.dataset.split == 'val'
@@ -206,8 +208,13 @@ def test_validation_column_reads_val_and_compares_its_lengths(
     from semaim_mm.reproduce.store import Results
     table = next(t for t in spec.tables if t.compare_columns)
     text = table_md(Results(plan), table, {})
-    # mean 0.5, sd 0.2, t(0.975, 2) = 4.303: 0.5 +- 0.497
-    assert '+0.50 [+0.00, +1.00]' in text
+    # each length against the one before: 2x - 1x mean 0.5, sd 0.2,
+    # t(0.975, 2) = 4.303: 0.5 +- 0.497; 4x - 2x mean 0.333, sd 0.153:
+    # 0.333 +- 0.380
+    assert '2x epochs (validation) − FT 10% (validation) = +0.50 ' \
+        '[+0.00, +1.00]' in text
+    assert '4x epochs (validation) − FT 10%, 2x epochs (validation) = ' \
+        '+0.33 [-0.05, +0.71]' in text
 
 
 @pytest.mark.parametrize('column, message', [
