@@ -66,7 +66,11 @@ rows = dict(
     _delete_=True,
     raster={{_base_.rows.raster}},
     stochastic={{_base_.rows.stochastic}},
-    semantic={{_base_.rows.semantic}},
+    # SemAIM also on the length ladder's 4x rung: does its gain over random
+    # init survive a fine-tuning long enough for random init?
+    semantic=dict(pretrain={{_base_.SEMAIM}}, seed_keys=['model.seed'],
+                  title='semantic (SemAIM)',
+                  columns=['ft_10pct', 'ft_10pct_val', 'ft_10pct_4x', 'knn']),
     mae={{_base_.rows.mae}},
     mae_flops=dict(pretrain={{_base_.MAE}}, title="MAE at SemAIM's FLOPs",
                    images=FLOPS_RATIO * PRETRAIN_IMAGES),
@@ -124,7 +128,7 @@ tables = [
          'each row must land on random init.'),
     dict(title='Fine-tuning length: random init at 1x, 2x and 4x the '
          'epochs (validation)',
-         rows=dict(scratch='random init'),
+         rows=dict(scratch='random init', semantic='semantic (SemAIM)'),
          columns=['ft_10pct_val', 'ft_10pct_2x', 'ft_10pct_4x'],
          reference='scratch',
          compare_columns=True,

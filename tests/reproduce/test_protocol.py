@@ -190,7 +190,7 @@ def test_validation_column_reads_val_and_compares_its_lengths(
         tmp_path, repo_root, finish_tuning):
     """The short spec's fine-tuning length check: both columns read the
     validation split, and the table gives 2x minus 1x paired over seeds."""
-    from semaim_mm.reproduce.report import table_md
+    from semaim_mm.reproduce.report import table_diffs, table_md
 
     from .conftest import write_result
     spec = load_spec(osp.join(repo_root, 'configs', 'reproduce',
@@ -207,7 +207,8 @@ def test_validation_column_reads_val_and_compares_its_lengths(
             write_result(plan, h, metrics={'accuracy/top1': score})
     from semaim_mm.reproduce.store import Results
     table = next(t for t in spec.tables if t.compare_columns)
-    text = table_md(Results(plan), table, {})
+    results = Results(plan)
+    text = table_md(results, table, table_diffs(results, table))
     # each length against the one before: 2x - 1x mean 0.5, sd 0.2,
     # t(0.975, 2) = 4.303: 0.5 +- 0.497; 4x - 2x mean 0.333, sd 0.153:
     # 0.333 +- 0.380
