@@ -105,6 +105,10 @@ columns = dict(
 )
 default_columns = ['ft_10pct', 'ft_1pct', 'ft_full', 'knn', 'linear']
 
+# The lr-0 rows' overrides: lr 0 on every step. The cosine's eta_min is an
+# absolute floor, so without its own 0 it lifts lr 0 toward 1e-5.
+LR0 = {'optim_wrapper.optimizer.lr': 0.0, 'param_scheduler.1.eta_min': 0.0}
+
 # SemAIM rows also seed the per-image order noise.
 _S = dict(pretrain=SEMAIM, seed_keys=['model.seed'])
 rows = dict(
@@ -125,9 +129,9 @@ rows = dict(
     # Sanity rows: the pre-training loop runs, the weights do not move
     # (lr 0), so fine-tuning must land on the random-init row.
     semantic_lr0=dict(_S, title='SemAIM, lr 0', columns=['ft_10pct'],
-                      overrides={'optim_wrapper.optimizer.lr': 0.0}),
+                      overrides=LR0),
     mae_lr0=dict(pretrain=MAE, title='MAE, lr 0', columns=['ft_10pct'],
-                 overrides={'optim_wrapper.optimizer.lr': 0.0}),
+                 overrides=LR0),
     scratch=dict(init='random', title='scratch (random init)'),
     pixels=dict(init='pixels', title='raw pixels', columns=['knn', 'linear']),
     mosaic_scratch=dict(init='random', title='scratch', columns=['det', 'seg'],

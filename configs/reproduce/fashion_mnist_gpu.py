@@ -93,10 +93,10 @@ rows = dict(
     scratch={{_base_.rows.scratch}},
     pixels={{_base_.rows.pixels}},
     semantic_lr0=dict(_S, title='SemAIM, lr 0', columns=['ft_10pct'],
-                      images=LR0_IMAGES, overrides={_LR: 0.0},
+                      images=LR0_IMAGES, overrides={{_base_.LR0}},
                       seeds=[0, 1, 2]),
     mae_lr0=dict(_MAE, title='MAE, lr 0', columns=['ft_10pct'],
-                 images=LR0_IMAGES, overrides={_CROP: (0.2, 1.0), _LR: 0.0},
+                 images=LR0_IMAGES, overrides={{_base_.LR0}},
                  seeds=[0, 1, 2]),
 )
 # 24 trials each: lr (around the CPU recipe's 3e-3 at batch 64, scaled by

@@ -79,10 +79,10 @@ rows = dict(
                           'ft_10pct_4x', 'knn']),
     semantic_lr0=dict(pretrain={{_base_.SEMAIM}}, seed_keys=['model.seed'],
                       title='SemAIM, lr 0', columns=['ft_10pct'],
-                      overrides={_LR: 0.0}, seeds=SANITY_SEEDS,
+                      overrides={{_base_.LR0}}, seeds=SANITY_SEEDS,
                       images=SANITY_IMAGES),
     mae_lr0=dict(pretrain={{_base_.MAE}}, title='MAE, lr 0',
-                 columns=['ft_10pct'], overrides={_LR: 0.0},
+                 columns=['ft_10pct'], overrides={{_base_.LR0}},
                  seeds=SANITY_SEEDS, images=SANITY_IMAGES),
 )
 # Both methods get the same 3 x 2 = 6 trials: lr x the crop's smallest

@@ -231,3 +231,34 @@ def test_validation_column_declarations_are_checked(tmp_path, repo_root,
         f"columns = dict(ft_10pct={column})\n")
     with pytest.raises(SpecError, match=message):
         load_spec(str(path), str(tmp_path))
+
+
+@pytest.mark.parametrize('spec_file', ['fashion_mnist_short.py',
+                                       'fashion_mnist.py',
+                                       'fashion_mnist_gpu.py'])
+def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
+                                              finish_tuning, spec_file):
+    """The lr-0 rows' pre-training configs, as the plan resolves them: the
+    optimizer's lr and every scheduler step stay at 0 (a cosine's absolute
+    eta_min would otherwise lift lr 0 toward its floor)."""
+    import torch
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    spec = load_spec(osp.join(repo_root, 'configs', 'reproduce', spec_file),
+                     str(tmp_path))
+    plan = finish_tuning(build_plan(spec), lambda name, i: 50.0 + i)
+    for row in ('semantic_lr0', 'mae_lr0'):
+        seed = (spec.rows[row].seeds or spec.seeds)[0]
+        images = spec.rows[row].images or spec.pretrain_images
+        cfg = plan.stages[plan.pretrains[(row, images, seed)]].cfg
+        wrapper = OptimWrapper(torch.optim.AdamW(
+            [torch.nn.Parameter(torch.zeros(1))],
+            lr=cfg.optim_wrapper.optimizer.lr))
+        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper))
+                      for s in cfg.param_scheduler]
+        lrs = []
+        for _ in range(cfg.train_cfg.max_iters):
+            lrs.append(wrapper.param_groups[0]['lr'])
+            for s in schedulers:
+                s.step()
+        assert max(lrs) == 0.0, (row, max(lrs))
