@@ -195,7 +195,8 @@ def render_block(block: dict, doc_dir: Optional[str] = None) -> str:
         text = losses_md(results, d['rows'])
         if d.get('figure'):
             if doc_dir is not None:
-                loss_figure(results, osp.join(doc_dir, d['figure']))
+                loss_figure(results, d['rows'],
+                            osp.join(doc_dir, d['figure']))
             text = (f"![pre-training loss, one line per seed]({d['figure']})"
                     '\n\n' + text)
         return text

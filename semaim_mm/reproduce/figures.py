@@ -86,13 +86,14 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
     return out_file
 
 
-def loss_figure(results: Results, out_file: str) -> Optional[str]:
-    """Pre-training loss against iteration, one line per seed, a colour per
-    row (main budget). None when no finished run recorded a curve."""
+def loss_figure(results: Results, rows: List[str],
+                out_file: str) -> Optional[str]:
+    """Pre-training loss of ``rows`` against iteration, one line per seed, a
+    colour per row (main budget). None when no finished run recorded a
+    curve."""
     spec = results.spec
     curves = {row: [r['record']['loss_curve'] for r in results.pretrain(row)
-                    if r['record'].get('loss_curve')]
-              for row, r in spec.rows.items() if r.init == 'pretrained'}
+                    if r['record'].get('loss_curve')] for row in rows}
     curves = {r: c for r, c in curves.items() if c}
     if not curves:
         return None

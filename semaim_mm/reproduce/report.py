@@ -350,12 +350,12 @@ def figures_md(results: Results, out_dir: str) -> str:
     if rows_figure(results, list(dict.fromkeys(rows)), spec.lead,
                    osp.join(out_dir, 'fig_rows.png')):
         parts.append('![lead column per row](fig_rows.png)')
-    if loss_figure(results, osp.join(out_dir, 'fig_loss.png')):
+    pretrained = [r for r, row in spec.rows.items()
+                  if row.init == 'pretrained' and results.pretrain(r)]
+    if loss_figure(results, pretrained, osp.join(out_dir, 'fig_loss.png')):
         parts.append('![pre-training loss curves, one line per seed: where '
                      'each row stopped](fig_loss.png)')
-        parts.append(losses_md(results, [
-            r for r, row in spec.rows.items()
-            if row.init == 'pretrained' and results.pretrain(r)]))
+        parts.append(losses_md(results, pretrained))
     return '\n\n'.join(parts) or '(no finished cells yet)'
 
 
