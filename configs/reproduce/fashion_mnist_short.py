@@ -8,7 +8,7 @@
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --tune
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
-#   ... --only mae_flops --seeds 0 ... (the equal-FLOPs row: 1.9 h more)
+#   ... --only mae_flops --seeds 0 ...  (the equal-FLOPs row: 1.9 h)
 #
 # Sizing (8 hours on the slow host: 2-core AMD EPYC, quiet), from stage
 # costs measured there: `make demo`'s pre-trainings (SemAIM 77 images per

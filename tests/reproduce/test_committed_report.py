@@ -64,8 +64,8 @@ def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
     text = render_block(dict(dir=str(tmp_path), images=64 * 280, spec=spec,
                              tuning=True))
     assert f'winner: `{lr}` = 0.002' in text
-    assert '**55.00** (winner)' in text and 'mae (rows mae, mae_flops, mae_lr0) ' \
-        '(6 trials; unfinished' in text
+    assert '**55.00** (winner)' in text
+    assert 'mae (rows mae, mae_flops, mae_lr0) (6 trials; unfinished' in text
     assert text.count('(winner)') == 2
     assert '| 5 | 0.006 | (0.6, 1.0) | 0.5500 | **55.00** (winner) |' in text
 
