@@ -3,7 +3,7 @@ differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .figures import budget_figure, loss_figure, rows_figure
 from .plan import Plan, tuning_state
@@ -27,6 +27,18 @@ def _mean(values: Sequence[float]) -> str:
     return f'{sum(values) / len(values):.0f}' if values else '—'
 
 
+def host_means(runs: List[dict], value: Callable[[dict], float]) -> str:
+    """Mean of ``value`` over ``runs``, one mean per CPU model when the runs
+    come from several (seconds of different hosts do not average)."""
+    by_cpu: Dict[str, List[float]] = {}
+    for r in runs:
+        by_cpu.setdefault(r['machine'].get('cpu', '?'), []).append(value(r))
+    if len(by_cpu) <= 1:
+        return _mean([v for vs in by_cpu.values() for v in vs])
+    return '; '.join(f'{_mean(vs)} ({cpu}, n = {len(vs)})'
+                     for cpu, vs in sorted(by_cpu.items()))
+
+
 def tflops(runs: List[dict]) -> str:
     """Mean analytic pre-training TFLOPs of finished runs ('—' when the
     runs predate the FLOPs record)."""
@@ -37,8 +49,8 @@ def tflops(runs: List[dict]) -> str:
 
 def cost_cells(results: Results, row: str) -> List[str]:
     """Pre-training images, wall-clock and CPU seconds (training loop, mean
-    over seeds) and analytic TFLOPs of a row; dashes for rows without
-    pre-training."""
+    over seeds, per CPU model) and analytic TFLOPs of a row; dashes for rows
+    without pre-training."""
     runs = results.pretrain(row)
     if not runs:
         images = results.spec.rows[row].images or results.spec.pretrain_images
@@ -46,8 +58,9 @@ def cost_cells(results: Results, row: str) -> List[str]:
                 f'{images} (to do)', '—', '—', '—']
     images = {r['record']['images_seen'] for r in runs}
     return [', '.join(str(i) for i in sorted(images)),
-            _mean([r['record']['train_wall_s'] for r in runs]),
-            _mean([r['record']['train_cpu_s'] for r in runs]), tflops(runs)]
+            host_means(runs, lambda r: r['record']['train_wall_s']),
+            host_means(runs, lambda r: r['record']['train_cpu_s']),
+            tflops(runs)]
 
 
 def table_diffs(results: Results,
@@ -305,18 +318,18 @@ def costs_md(results: Results) -> str:
         runs = results.pretrain(name)
         if row.init == 'pretrained' and runs:
             images, wall, cpu, flops = cost_cells(results, name)
-            rate = sum(r['record']['images_seen'] / r['record']['train_cpu_s']
-                       for r in runs) / len(runs)
+            rate = host_means(runs, lambda r: r['record']['images_seen'] /
+                               r['record']['train_cpu_s'])
             lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
-                         f'{flops} | {rate:.0f} |')
+                         f'{flops} | {rate} |')
     lines += ['', '| column | stages | mean wall s | mean CPU s |',
               '|---|---|---|---|']
     for name, col in spec.columns.items():
         runs = [r for r in results.by_hash.values() if r['column'] == name]
         if runs:
             lines.append(f'| {col.title} | {len(runs)} | '
-                         f"{_mean([r['wall_s'] for r in runs])} | "
-                         f"{_mean([r['cpu_s'] for r in runs])} |")
+                         f"{host_means(runs, lambda r: r['wall_s'])} | "
+                         f"{host_means(runs, lambda r: r['cpu_s'])} |")
     return '\n'.join(lines)
 
 

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 
 from semaim_mm.reproduce import build_plan, load_spec
-from semaim_mm.reproduce.report import render
+from semaim_mm.reproduce.report import host_means, render
 from semaim_mm.reproduce.stats import (correct_family, fmt_paired, holm,
                                        min_detectable_effect,
                                        paired_difference, pooled_std,
@@ -173,3 +173,12 @@ def test_report_from_fixture_jsons(tmp_path, repo_root):
     assert '| FT | 6 | 10 | 12 |' in text  # mean stage cost per column
     assert osp.getsize(tmp_path / 'fig_rows.png') > 1000
     assert osp.getsize(tmp_path / 'fig_loss.png') > 1000
+
+
+def test_costs_of_different_hosts_are_not_averaged():
+    runs = [dict(machine=dict(cpu='AMD EPYC'), s=700.0),
+            dict(machine=dict(cpu='Intel Xeon'), s=300.0),
+            dict(machine=dict(cpu='Intel Xeon'), s=340.0)]
+    assert host_means(runs[1:], lambda r: r['s']) == '320'
+    assert host_means(runs, lambda r: r['s']) == \
+        '700 (AMD EPYC, n = 1); 320 (Intel Xeon, n = 2)'
