@@ -1,10 +1,11 @@
 # The CPU headline matrix: the rows the paper's claims hang on -- SemAIM's
 # semantic, stochastic and raster orders, MAE, the same ViT from random
-# init -- at five seeds, each method's pre-training lr and crop scale chosen on
-# the validation split first (`--tune`); MAE also at SemAIM's FLOPs; the
-# lr-0 sanity rows, fine-tuning
-# on 10% of the labels (lead; its lr chosen on validation with random init)
-# and k-NN; the test split read once per final cell.
+# init -- at five seeds, each method's pre-training lr and crop scale chosen
+# on the validation split first (`--tune`); MAE also at SemAIM's FLOPs; the
+# lr-0 sanity rows; k-NN (lead: frozen features, no training length to
+# choose) and fine-tuning on 10% of the labels (its lr chosen on validation
+# with random init; 8 epochs, short of convergence: the length table); the
+# test split read once per final cell.
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --tune
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
@@ -115,11 +116,12 @@ tables = [
                    raster='raster', mae='MAE',
                    mae_flops='MAE, equal FLOPs (4x the images)',
                    scratch='same ViT, random init'),
-         columns=['ft_10pct', 'knn'], cost=True,
+         columns=['knn', 'ft_10pct'], cost=True,
          note='Equal pre-training images for every pre-training row but '
          'MAE at equal FLOPs (4x the images: 2% more FLOPs than SemAIM); '
-         'wall and CPU seconds are the training loop (mean over seeds), '
-         'FLOPs the analytic count per image times the images.'),
+         'wall and CPU seconds are the training loop (mean over seeds, '
+         'per CPU model), FLOPs the analytic count per image times the '
+         'images.'),
     dict(title='Sanity: a pre-training that changes nothing (lr 0)',
          rows=dict(scratch='random init', semantic_lr0='SemAIM, lr 0',
                    mae_lr0='MAE, lr 0'),
