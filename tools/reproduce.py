@@ -8,6 +8,8 @@ columns: evaluations; seeds) in resumable stages and write its report.
     python tools/reproduce.py SPEC --columns ft_10pct,knn --no-curve
     python tools/reproduce.py SPEC --report-only  # from finished stages
     python tools/reproduce.py --report-only --doc docs/reproduction.md
+    python tools/reproduce.py SPEC --export-cells NAME  # commit the results
+    python tools/reproduce.py SPEC --import-cells NAME  # go on elsewhere
 
 A stage is pretrain(row, seed) or evaluate(row, column, seed); each writes
 WORK_DIR/stages/<hash>/result.json (the hash covers its full resolved config,

@@ -27,7 +27,7 @@ import os
 import os.path as osp
 import re
 from dataclasses import replace
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .plan import set_winners
 from .figures import loss_figure
@@ -37,7 +37,7 @@ from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
 from .stages import Plan, parse_trial
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
                     paired_difference, pooled_std, summarize)
-from .store import Results
+from .store import RESULT_FILE, Results
 
 CELLS_ROOT = osp.join(ROOT, 'docs', 'reproduction_cells')
 DEFAULT_SPEC = 'configs/reproduce/fashion_mnist.py'
@@ -85,6 +85,32 @@ def export_cells(results: Results, name: str) -> Tuple[int, str]:
             f.write('\n')
         os.replace(tmp, osp.join(out, f'{h}.json'))
     return len(results.by_hash), out
+
+
+def import_cells(make_plan: Callable[[], Plan], name: str) -> int:
+    """Copy the committed cells of ``name`` that are stages of the plan into
+    its work dir as finished stages (those without a result there), so a
+    sitting goes on from another machine: more seeds without running its
+    tuning again. A final row's hashes follow its grid's winner, so the plan
+    is rebuilt until no more cells match. An evaluation still to run whose
+    pre-training was imported runs that pre-training again (no checkpoint
+    travels with a cell). Returns the number of cells copied."""
+    cells = load_cells(name)
+    copied = 0
+    while True:
+        plan = make_plan()
+        new = [h for h in plan.stages if h in cells and
+               not osp.isfile(osp.join(plan.stage_dir(h), RESULT_FILE))]
+        if not new:
+            return copied
+        for h in new:
+            data = {k: v for k, v in cells[h].items() if k != 'also'}
+            os.makedirs(plan.stage_dir(h), exist_ok=True)
+            path = osp.join(plan.stage_dir(h), RESULT_FILE)
+            with open(path + '.tmp', 'w') as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(path + '.tmp', path)
+        copied += len(new)
 
 
 # the plan's maps a cell can be indexed in, keyed by (row, column or

@@ -60,6 +60,11 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
                    '(tuning included) to docs/reproduction_cells/NAME/ for '
                    'committing; refused for stages run from an uncommitted '
                    'tree')
+    p.add_argument('--import-cells', metavar='NAME',
+                   help='with a spec: copy the cells committed under '
+                   "docs/reproduction_cells/NAME/ into the spec's work dir "
+                   'as finished stages, to go on with a sitting (more '
+                   'seeds, more columns) on another machine')
     return p.parse_args(argv)
 
 
@@ -137,6 +142,15 @@ def main(argv=None, doc: str = '') -> int:
             print(f'error: {e}', file=sys.stderr)
             return 2
         print(f'{n} cell(s) written to {out}')
+        return 0
+    if args.import_cells:
+        from .cells import import_cells
+        try:
+            n = import_cells(lambda: plan_from_args(args), args.import_cells)
+        except SpecError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        print(f'{n} finished stage(s) imported from {args.import_cells}')
         return 0
     try:
         plan = plan_from_args(args)

@@ -3,6 +3,7 @@ disjoint from every training set of the reproduction specs; a tuning stage
 cannot read the test split; the winners of the grids feed the final rows
 and the report shows the grids."""
 import glob
+import json
 import os.path as osp
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 from semaim_mm.datasets.fashion_mnist import (FashionMNISTDataset,
                                               split_indices, val_indices)
 from semaim_mm.reproduce import SpecError, build_plan, load_spec
+from semaim_mm.reproduce.plan import select
 from semaim_mm.reproduce.report import render
+from semaim_mm.reproduce.store import Results
 
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -262,3 +265,39 @@ def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
             for s in schedulers:
                 s.step()
         assert max(lrs) == 0.0, (row, max(lrs))
+
+
+def test_import_cells_goes_on_with_a_sitting_elsewhere(
+        tmp_path, repo_root, finish_tuning, capsys):
+    """Committed cells imported into an empty work dir are finished stages
+    again: the grids' winners, hence the final rows' hashes, come back, and
+    only what no cell holds is left to run."""
+    from semaim_mm.reproduce.cli import main
+    from .conftest import write_result
+    recipes = ("dict(ft_10pct=dict(row='scratch', grid={"
+               "'optim_wrapper.optimizer.lr': [1e-3, 4e-3]}))")
+    spec = _spec(tmp_path, repo_root, '{}', recipes)
+    here = finish_tuning(build_plan(load_spec(spec, str(tmp_path / 'a'))),
+                         lambda grid, i: 60.0 + i)
+    final = here.cells[('semantic', 'ft_10pct', 0)]
+    write_result(here, final, metrics={'accuracy/top1': 70.0})
+    cells = tmp_path / 'cells'
+    cells.mkdir()
+    for h, data in Results(here).by_hash.items():
+        (cells / f'{h}.json').write_text(json.dumps(dict(data, also=[])))
+    there = str(tmp_path / 'b')
+    assert main([spec, '--work-dir', there, '--import-cells',
+                 str(cells)]) == 0
+    n = len(Results(here).by_hash)
+    assert f'{n} finished stage(s) imported' in capsys.readouterr().out
+    plan = build_plan(load_spec(spec, there))
+    assert plan.winners == here.winners and plan.cells == here.cells
+    results = Results(plan)
+    assert set(results.by_hash) == set(Results(here).by_hash)
+    assert 'also' not in results.by_hash[final]
+    todo = {st.label for st in results.to_run(select(plan))}
+    assert 'ft_10pct semantic seed 0' not in todo
+    assert 'ft_10pct scratch seed 0' in todo
+    assert main([spec, '--work-dir', there, '--import-cells',
+                 str(cells)]) == 0  # nothing new the second time
+    assert '0 finished stage(s) imported' in capsys.readouterr().out
