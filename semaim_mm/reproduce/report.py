@@ -113,18 +113,24 @@ def table_md(results: Results, table: Table,
 
 
 def column_differences(results: Results, table: Table) -> List[str]:
-    """Each column minus the one before it (a ladder: 1x, 2x, 4x the
-    epochs), per row, paired over seeds, Holm-corrected over these
-    comparisons, with each one's MDE."""
-    cols = table.columns
-    raw = {(i, row): paired_difference(results.cell(row, cols[i]),
-                                       results.cell(row, cols[i - 1]))
-           for i in range(1, len(cols)) for row, _ in table.rows}
+    """Each column minus the one before it that the row has (a ladder: 1x,
+    2x, 4x the epochs; a row may skip a rung), per row, paired over seeds,
+    Holm-corrected over these comparisons, with each one's MDE."""
+    pairs = []
+    for i, col in enumerate(table.columns):
+        for row, _ in table.rows:
+            have = [c for c in table.columns[:i + 1]
+                    if c.partition(':')[0] in results.spec.rows[row].columns]
+            if len(have) > 1 and have[-1] == col:
+                pairs.append((col, have[-2], row))
+    raw = {key: paired_difference(results.cell(key[2], key[0]),
+                                  results.cell(key[2], key[1]))
+           for key in pairs}
     labels = dict(table.rows)
-    return [f'\n{labels[row]}: {entry_title(results, cols[i])} − '
-            f'{entry_title(results, cols[i - 1])} = {fmt_paired(p)} (paired '
+    return [f'\n{labels[row]}: {entry_title(results, col)} − '
+            f'{entry_title(results, prev)} = {fmt_paired(p)} (paired '
             'over seeds; Holm over these comparisons).'
-            for (i, row), p in correct_family(raw).items()]
+            for (col, prev, row), p in correct_family(raw).items()]
 
 
 def difference_sentences(
