@@ -63,8 +63,9 @@ def parse_args(argv=None, doc: str = '') -> argparse.Namespace:
     p.add_argument('--import-cells', metavar='NAME',
                    help='with a spec: copy the cells committed under '
                    "docs/reproduction_cells/NAME/ into the spec's work dir "
-                   'as finished stages, to go on with a sitting (more '
-                   'seeds, more columns) on another machine')
+                   'as finished stages (those without a result there), '
+                   'to go on with a sitting (more seeds, more columns) on '
+                   'another machine')
     return p.parse_args(argv)
 
 
@@ -145,6 +146,12 @@ def main(argv=None, doc: str = '') -> int:
         return 0
     if args.import_cells:
         from .cells import import_cells
+        if args.export_cells or args.tune or args.dry_run or \
+                args.report_only or args.only or args.columns or \
+                args.seeds is not None:
+            print('error: --import-cells only imports; run the stages with '
+                  'a second command', file=sys.stderr)
+            return 2
         try:
             n = import_cells(lambda: plan_from_args(args), args.import_cells)
         except SpecError as e:

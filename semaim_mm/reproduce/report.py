@@ -28,11 +28,14 @@ def _mean(values: Sequence[float]) -> str:
 
 
 def host_means(runs: List[dict], value: Callable[[dict], float]) -> str:
-    """Mean of ``value`` over ``runs``, one mean per CPU model when the runs
-    come from several (seconds of different hosts do not average)."""
+    """Mean of ``value`` over ``runs``, one mean per kind of host (CPU
+    model and count) when the runs come from several: seconds of different
+    hosts do not average."""
     by_cpu: Dict[str, List[float]] = {}
     for r in runs:
-        by_cpu.setdefault(r['machine'].get('cpu', '?'), []).append(value(r))
+        m = r['machine']
+        host = f"{m.get('cpu', '?')} x{m.get('cpu_count', '?')}"
+        by_cpu.setdefault(host, []).append(value(r))
     if len(by_cpu) <= 1:
         return _mean([v for vs in by_cpu.values() for v in vs])
     return '; '.join(f'{_mean(vs)} ({cpu}, n = {len(vs)})'
@@ -49,8 +52,8 @@ def tflops(runs: List[dict]) -> str:
 
 def cost_cells(results: Results, row: str) -> List[str]:
     """Pre-training images, wall-clock and CPU seconds (training loop, mean
-    over seeds, per CPU model) and analytic TFLOPs of a row; dashes for rows
-    without pre-training."""
+    over seeds, per kind of host) and analytic TFLOPs of a row; dashes for
+    rows without pre-training."""
     runs = results.pretrain(row)
     if not runs:
         images = results.spec.rows[row].images or results.spec.pretrain_images
@@ -116,11 +119,12 @@ def column_differences(results: Results, table: Table) -> List[str]:
     """Each column minus the one before it that the row has (a ladder: 1x,
     2x, 4x the epochs; a row may skip a rung), per row, paired over seeds,
     Holm-corrected over these comparisons, with each one's MDE."""
+    rows = results.spec.rows
     pairs = []
     for i, col in enumerate(table.columns):
         for row, _ in table.rows:
-            have = [c for c in table.columns[:i + 1]
-                    if c.partition(':')[0] in results.spec.rows[row].columns]
+            have = [c for c in table.columns[:i + 1] if row not in rows
+                    or c.partition(':')[0] in rows[row].columns]
             if len(have) > 1 and have[-1] == col:
                 pairs.append((col, have[-2], row))
     raw = {key: paired_difference(results.cell(key[2], key[0]),

@@ -268,12 +268,14 @@ def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
 
 
 def test_import_cells_goes_on_with_a_sitting_elsewhere(
-        tmp_path, repo_root, finish_tuning, capsys):
-    """Committed cells imported into an empty work dir are finished stages
-    again: the grids' winners, hence the final rows' hashes, come back, and
-    only what no cell holds is left to run."""
+        tmp_path, repo_root, finish_tuning, capsys, monkeypatch):
+    """Cells exported from one work dir and imported into an empty one are
+    finished stages again: the grids' winners, hence the final rows'
+    hashes, come back, and only what no cell holds is left to run."""
+    from semaim_mm.reproduce import cells
     from semaim_mm.reproduce.cli import main
     from .conftest import write_result
+    monkeypatch.setattr(cells, 'CELLS_ROOT', str(tmp_path / 'cells'))
     recipes = ("dict(ft_10pct=dict(row='scratch', grid={"
                "'optim_wrapper.optimizer.lr': [1e-3, 4e-3]}))")
     spec = _spec(tmp_path, repo_root, '{}', recipes)
@@ -281,23 +283,24 @@ def test_import_cells_goes_on_with_a_sitting_elsewhere(
                          lambda grid, i: 60.0 + i)
     final = here.cells[('semantic', 'ft_10pct', 0)]
     write_result(here, final, metrics={'accuracy/top1': 70.0})
-    cells = tmp_path / 'cells'
-    cells.mkdir()
-    for h, data in Results(here).by_hash.items():
-        (cells / f'{h}.json').write_text(json.dumps(dict(data, also=[])))
+    n, out = cells.export_cells(Results(here), 'sitting')
+    (tmp_path / 'cells' / 'sitting' / 'f00.json').write_text(json.dumps(
+        dict(hash='f00', row='semantic', kind='pretrain')))  # not a stage
     there = str(tmp_path / 'b')
+    assert main([spec, '--work-dir', there, '--import-cells', 'sitting',
+                 '--seeds', '0']) == 2
+    assert 'only imports' in capsys.readouterr().err
     assert main([spec, '--work-dir', there, '--import-cells',
-                 str(cells)]) == 0
-    n = len(Results(here).by_hash)
+                 'sitting']) == 0
     assert f'{n} finished stage(s) imported' in capsys.readouterr().out
     plan = build_plan(load_spec(spec, there))
     assert plan.winners == here.winners and plan.cells == here.cells
     results = Results(plan)
     assert set(results.by_hash) == set(Results(here).by_hash)
-    assert 'also' not in results.by_hash[final]
+    assert all('also' not in d for d in results.by_hash.values())
     todo = {st.label for st in results.to_run(select(plan))}
     assert 'ft_10pct semantic seed 0' not in todo
     assert 'ft_10pct scratch seed 0' in todo
     assert main([spec, '--work-dir', there, '--import-cells',
-                 str(cells)]) == 0  # nothing new the second time
+                 'sitting']) == 0  # nothing new the second time
     assert '0 finished stage(s) imported' in capsys.readouterr().out

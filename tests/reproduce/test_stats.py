@@ -176,9 +176,11 @@ def test_report_from_fixture_jsons(tmp_path, repo_root):
 
 
 def test_costs_of_different_hosts_are_not_averaged():
-    runs = [dict(machine=dict(cpu='AMD EPYC'), s=700.0),
-            dict(machine=dict(cpu='Intel Xeon'), s=300.0),
-            dict(machine=dict(cpu='Intel Xeon'), s=340.0)]
-    assert host_means(runs[1:], lambda r: r['s']) == '320'
-    assert host_means(runs, lambda r: r['s']) == \
-        '700 (AMD EPYC, n = 1); 320 (Intel Xeon, n = 2)'
+    runs = [dict(machine=dict(cpu='AMD EPYC', cpu_count=2), s=700.0),
+            dict(machine=dict(cpu='Intel Xeon', cpu_count=2), s=300.0),
+            dict(machine=dict(cpu='Intel Xeon', cpu_count=2), s=340.0),
+            dict(machine=dict(cpu='Intel Xeon', cpu_count=16), s=40.0)]
+    assert host_means(runs[1:3], lambda r: r['s']) == '320'
+    assert host_means(runs, lambda r: r['s']) == (
+        '700 (AMD EPYC x2, n = 1); 40 (Intel Xeon x16, n = 1); '
+        '320 (Intel Xeon x2, n = 2)')
