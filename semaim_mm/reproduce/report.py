@@ -3,6 +3,7 @@ differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
 import os
 import os.path as osp
+import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .figures import budget_figure, loss_figure, rows_figure
@@ -34,7 +35,8 @@ def host_means(runs: List[dict], value: Callable[[dict], float]) -> str:
     by_cpu: Dict[str, List[float]] = {}
     for r in runs:
         m = r['machine']
-        host = f"{m.get('cpu', '?')} x{m.get('cpu_count', '?')}"
+        cpu = re.sub(r'\((R|TM)\)| Processor', '', m.get('cpu', '?'))
+        host = f"{cpu} x{m.get('cpu_count', '?')}"
         by_cpu.setdefault(host, []).append(value(r))
     if len(by_cpu) <= 1:
         return _mean([v for vs in by_cpu.values() for v in vs])

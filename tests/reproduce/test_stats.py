@@ -179,7 +179,8 @@ def test_costs_of_different_hosts_are_not_averaged():
     runs = [dict(machine=dict(cpu='AMD EPYC', cpu_count=2), s=700.0),
             dict(machine=dict(cpu='Intel Xeon', cpu_count=2), s=300.0),
             dict(machine=dict(cpu='Intel Xeon', cpu_count=2), s=340.0),
-            dict(machine=dict(cpu='Intel Xeon', cpu_count=16), s=40.0)]
+            dict(machine=dict(cpu='Intel(R) Xeon(R) Processor',
+                              cpu_count=16), s=40.0)]
     assert host_means(runs[1:3], lambda r: r['s']) == '320'
     assert host_means(runs, lambda r: r['s']) == (
         '700 (AMD EPYC x2, n = 1); 40 (Intel Xeon x16, n = 1); '
