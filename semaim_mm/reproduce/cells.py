@@ -17,7 +17,8 @@ rows the table refers to. ``"curve"`` instead of ``"table"`` renders a
 budget curve (``rows``: two pre-training rows, ``flat``: a random-init
 row, ``column``); ``"tuning": true`` the spec's validation grids;
 ``"losses"`` the pre-training loss at quarters of each run (``rows``) and,
-with ``figure`` (a path beside the document), the curves' plot.
+with ``figure`` (a path beside the document), the curves' plot;
+``"spent": true`` what the sitting's stages cost, per group and host.
 :func:`render_doc` re-renders every block; the committed report's test
 checks that nothing changes.
 """
@@ -31,8 +32,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .plan import set_winners
 from .figures import loss_figure
-from .report import (difference_sentences, losses_md, table_diffs, table_md,
-                     tuning_md)
+from .report import (difference_sentences, losses_md, spent_md, table_diffs,
+                     table_md, tuning_md)
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
 from .stages import Plan, parse_trial
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
@@ -228,6 +229,8 @@ def render_block(block: dict, doc_dir: Optional[str] = None) -> str:
         return text
     if 'curve' in block:
         return curve_md(results, block['curve'])
+    if block.get('spent'):
+        return spent_md(results.by_hash.values())
     table = _table(block['table'])
     diffs = table_diffs(results, table)
     text = table_md(results, table, diffs)
@@ -252,7 +255,8 @@ def render_doc(path: str,
         body = render_block(block, doc_dir) + '\n'
         if body != m.group(3):
             kind = ('tuning' if block.get('tuning') else
-                    'losses' if 'losses' in block else '')
+                    'losses' if 'losses' in block else
+                    'spent' if block.get('spent') else '')
             changed.append((block.get('table') or block.get('curve') or
                             {}).get('title', f"{block['dir']} {kind}".strip()))
         return m.group(1) + body + m.group(4)

@@ -4,7 +4,8 @@ from those numbers, figures, costs, the setup and what is missing."""
 import os
 import os.path as osp
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 from .figures import budget_figure, loss_figure, rows_figure
 from .plan import Plan, tuning_state
@@ -28,16 +29,19 @@ def _mean(values: Sequence[float]) -> str:
     return f'{sum(values) / len(values):.0f}' if values else '—'
 
 
+def host_kind(machine: dict) -> str:
+    """'CPU model xCOUNT' of a stage's machine record."""
+    cpu = re.sub(r'\((R|TM)\)| Processor', '', machine.get('cpu', '?'))
+    return f"{cpu} x{machine.get('cpu_count', '?')}"
+
+
 def host_means(runs: List[dict], value: Callable[[dict], float]) -> str:
     """Mean of ``value`` over ``runs``, one mean per kind of host (CPU
     model and count) when the runs come from several: seconds of different
     hosts do not average."""
     by_cpu: Dict[str, List[float]] = {}
     for r in runs:
-        m = r['machine']
-        cpu = re.sub(r'\((R|TM)\)| Processor', '', m.get('cpu', '?'))
-        host = f"{cpu} x{m.get('cpu_count', '?')}"
-        by_cpu.setdefault(host, []).append(value(r))
+        by_cpu.setdefault(host_kind(r['machine']), []).append(value(r))
     if len(by_cpu) <= 1:
         return _mean([v for vs in by_cpu.values() for v in vs])
     return '; '.join(f'{_mean(vs)} ({cpu}, n = {len(vs)})'
@@ -317,6 +321,24 @@ def losses_md(results: Results, rows: Sequence[str]) -> str:
         lines.append('| ' + ' | '.join(
             [spec.rows[row].title, str(len(curves))] + cells +
             [fmt_summary(change, 1)]) + ' |')
+    return '\n'.join(lines)
+
+
+def spent_md(runs: Iterable[dict]) -> str:
+    """What finished stages cost, per stage group (tuning grids, final
+    rows, budget curve) and kind of host: stage count, wall-clock and CPU
+    hours of the whole stage (data loading and evaluation included)."""
+    groups: Dict[Tuple[str, str], List[dict]] = {}
+    for r in runs:
+        groups.setdefault((r.get('group', 'main'), host_kind(r['machine'])),
+                          []).append(r)
+    names = dict(tune='tuning grids', main='final rows', curve='budget curve')
+    lines = ['| stages | host | count | wall h | CPU h |',
+             '|---|---|---|---|---|']
+    for (group, host), rs in sorted(groups.items()):
+        lines.append(f'| {names.get(group, group)} | {host} | {len(rs)} | '
+                     f"{sum(r['wall_s'] for r in rs) / 3600:.2f} | "
+                     f"{sum(r['cpu_s'] for r in rs) / 3600:.2f} |")
     return '\n'.join(lines)
 
 

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 
 from semaim_mm.reproduce import build_plan, load_spec
-from semaim_mm.reproduce.report import host_means, render
+from semaim_mm.reproduce.report import host_means, render, spent_md
 from semaim_mm.reproduce.stats import (correct_family, fmt_paired, holm,
                                        min_detectable_effect,
                                        paired_difference, pooled_std,
@@ -185,3 +185,16 @@ def test_costs_of_different_hosts_are_not_averaged():
     assert host_means(runs, lambda r: r['s']) == (
         '700 (AMD EPYC x2, n = 1); 40 (Intel Xeon x16, n = 1); '
         '320 (Intel Xeon x2, n = 2)')
+
+
+def test_spent_sums_hours_per_group_and_host():
+    amd = dict(cpu='AMD EPYC', cpu_count=2)
+    runs = [dict(group='tune', machine=amd, wall_s=3600.0, cpu_s=5400.0),
+            dict(group='main', machine=amd, wall_s=1800.0, cpu_s=2700.0),
+            dict(group='main', machine=amd, wall_s=1800.0, cpu_s=3600.0),
+            dict(group='main', machine=dict(cpu='Intel Xeon', cpu_count=2),
+                 wall_s=720.0, cpu_s=1080.0)]
+    assert spent_md(runs).splitlines()[2:] == [
+        '| final rows | AMD EPYC x2 | 2 | 1.00 | 1.75 |',
+        '| final rows | Intel Xeon x2 | 1 | 0.20 | 0.30 |',
+        '| tuning grids | AMD EPYC x2 | 1 | 1.00 | 1.50 |']
