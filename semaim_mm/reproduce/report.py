@@ -125,12 +125,11 @@ def column_differences(results: Results, table: Table) -> List[str]:
     """Each column minus the one before it that the row has (a ladder: 1x,
     2x, 4x the epochs; a row may skip a rung), per row, paired over seeds,
     Holm-corrected over these comparisons, with each one's MDE."""
-    rows = results.spec.rows
     pairs = []
     for i, col in enumerate(table.columns):
         for row, _ in table.rows:
-            have = [c for c in table.columns[:i + 1] if row not in rows
-                    or c.partition(':')[0] in rows[row].columns]
+            have = [c for c in table.columns[:i + 1]
+                    if _has(results, row, c)]
             if len(have) > 1 and have[-1] == col:
                 pairs.append((col, have[-2], row))
     raw = {key: paired_difference(results.cell(key[2], key[0]),
@@ -149,11 +148,23 @@ def difference_sentences(
     """Per column of a table, which rows differ from the table's reference
     row (resolved after Holm's correction) and which do not."""
     labels = dict(table.rows)
-    return [sentence(entry_title(results, entry),
-                     labels.get(table.reference, table.reference),
-                     {label: diffs[(entry, r)] for r, label in table.rows
-                      if r != table.reference})
-            for entry in table.columns]
+    ref = labels.get(table.reference, table.reference)
+    out = []
+    for entry in table.columns:
+        others = {label: diffs[(entry, r)] for r, label in table.rows
+                  if r != table.reference and _has(results, r, entry)}
+        out.append(sentence(entry_title(results, entry), ref, others)
+                   if others else
+                   f'- {entry_title(results, entry)}: no row but {ref} has '
+                   'this column.')
+    return out
+
+
+def _has(results: Results, row: str, entry: str) -> bool:
+    """Whether the spec gives ``row`` the column of ``entry`` (a row the
+    spec no longer has counts as having it)."""
+    rows = results.spec.rows
+    return row not in rows or entry.partition(':')[0] in rows[row].columns
 
 
 def missing_cells(results: Results) -> List[str]:

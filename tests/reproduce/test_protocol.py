@@ -208,10 +208,22 @@ def test_validation_column_reads_val_and_compares_its_lengths(
             h = plan.cells[('scratch', col, seed)]
             assert plan.stages[h].cfg.val_dataloader.dataset.split == 'val'
             write_result(plan, h, metrics={'accuracy/top1': score})
+    # SemAIM skips the 2x rung: its 4x is compared with its 1x
+    for col, scores in (('ft_10pct_val', two), ('ft_10pct_4x', four)):
+        for seed, score in scores.items():
+            write_result(plan, plan.cells[('semantic', col, seed)],
+                         metrics={'accuracy/top1': score + 1.0})
+    from semaim_mm.reproduce.report import difference_sentences
     from semaim_mm.reproduce.store import Results
     table = next(t for t in spec.tables if t.compare_columns)
     results = Results(plan)
-    text = table_md(results, table, table_diffs(results, table))
+    diffs = table_diffs(results, table)
+    text = table_md(results, table, diffs)
+    assert 'semantic (SemAIM): FT 10%, 4x epochs (validation) − FT 10% ' \
+        '(validation) = +0.33 ' in text
+    assert 'semantic (SemAIM): FT 10%, 2x' not in text
+    assert '- FT 10%, 2x epochs (validation): no row but random init has ' \
+        'this column.' in difference_sentences(results, table, diffs)
     # each length against the one before: 2x - 1x mean 0.5, sd 0.2,
     # t(0.975, 2) = 4.303: 0.5 +- 0.497; 4x - 2x mean 0.333, sd 0.153:
     # 0.333 +- 0.380
