@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .plan import set_winners
 from .figures import loss_figure
+from .hooks import write_json
 from .report import (difference_sentences, losses_md, spent_md, table_diffs,
                      table_md, tuning_md)
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
@@ -105,12 +106,9 @@ def import_cells(make_plan: Callable[[], Plan], name: str) -> int:
         if not new:
             return copied
         for h in new:
-            data = {k: v for k, v in cells[h].items() if k != 'also'}
             os.makedirs(plan.stage_dir(h), exist_ok=True)
-            path = osp.join(plan.stage_dir(h), RESULT_FILE)
-            with open(path + '.tmp', 'w') as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-            os.replace(path + '.tmp', path)
+            write_json(osp.join(plan.stage_dir(h), RESULT_FILE),
+                       {k: v for k, v in cells[h].items() if k != 'also'})
         copied += len(new)
 
 

@@ -126,12 +126,10 @@ def column_differences(results: Results, table: Table) -> List[str]:
     2x, 4x the epochs; a row may skip a rung), per row, paired over seeds,
     Holm-corrected over these comparisons, with each one's MDE."""
     pairs = []
-    for i, col in enumerate(table.columns):
-        for row, _ in table.rows:
-            have = [c for c in table.columns[:i + 1]
-                    if _has(results, row, c)]
-            if len(have) > 1 and have[-1] == col:
-                pairs.append((col, have[-2], row))
+    for row, _ in table.rows:
+        have = [c for c in table.columns if _has(results, row, c)]
+        pairs += [(col, prev, row) for prev, col in zip(have, have[1:])]
+    pairs.sort(key=lambda key: table.columns.index(key[0]))  # stable: rows
     raw = {key: paired_difference(results.cell(key[2], key[0]),
                                   results.cell(key[2], key[1]))
            for key in pairs}
