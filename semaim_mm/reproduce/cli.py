@@ -4,7 +4,7 @@ import argparse
 import os.path as osp
 import shlex
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .matrix import describe_failures, execute, run_root
 from .plan import build_plan, select
@@ -114,84 +114,89 @@ def render_committed(path: str) -> int:
     return 0
 
 
+def _fail(message: str) -> int:
+    print(f'error: {message}', file=sys.stderr)
+    return 2
+
+
+def _cells_command(args) -> int:
+    """``--export-cells`` / ``--import-cells``: move finished stages between
+    the spec's work dir and ``docs/reproduction_cells/NAME/``."""
+    from .cells import export_cells, import_cells
+    if args.export_cells:
+        n, out = export_cells(Results(plan_from_args(args)),
+                              args.export_cells)
+        print(f'{n} cell(s) written to {out}')
+        return 0
+    if args.tune or args.dry_run or args.report_only or args.only or \
+            args.columns or args.seeds is not None:
+        return _fail('--import-cells only imports; run the stages with a '
+                     'second command')
+    n = import_cells(lambda: plan_from_args(args), args.import_cells)
+    print(f'{n} finished stage(s) imported from {args.import_cells}')
+    return 0
+
+
+def _selected(args, plan: Plan) -> List[Stage]:
+    return select(plan, _names(args.only), _names(args.columns), args.seeds,
+                  curve=not args.no_curve, tune=args.tune)
+
+
+def _run_stages(args, plan: Plan, stages: List[Stage],
+                command: str) -> Tuple[Plan, int]:
+    """Run ``stages`` (extended in place); with ``--tune``, the grids that
+    finished recipe grids release run next. Returns the last plan built
+    and the worker's exit status."""
+    preflight(stages)
+    rc = execute(plan, stages, command)
+    while args.tune and not rc:
+        plan = plan_from_args(args)
+        done = {st.hash for st in stages}
+        more = [st for st in select(plan, _names(args.only), tune=True)
+                if st.hash not in done]
+        if not more:
+            break
+        stages += more
+        preflight(more)
+        rc = execute(plan, more, command)
+    return plan, rc
+
+
 def main(argv=None, doc: str = '') -> int:
     args = parse_args(argv, doc)
     if args.doc or not args.spec:
         if not (args.doc and args.report_only and not args.spec):
-            print('error: give a spec, or --report-only --doc FILE (no '
-                  'spec) to re-render a document from committed cells',
-                  file=sys.stderr)
-            return 2
+            return _fail('give a spec, or --report-only --doc FILE (no '
+                         'spec) to re-render a document from committed '
+                         'cells')
         try:
             return render_committed(args.doc)
         except (SpecError, OSError) as e:
-            print(f'error: {e}', file=sys.stderr)
-            return 2
+            return _fail(str(e))
+    if args.tune and (args.columns or args.seeds is not None):
+        return _fail("--tune runs each grid's own column and seed; drop "
+                     '--columns / --seeds (--only picks the tuned rows)')
     command = 'python tools/reproduce.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    if args.tune and (args.columns or args.seeds is not None):
-        print("error: --tune runs each grid's own column and seed; drop "
-              '--columns / --seeds (--only picks the tuned rows)',
-              file=sys.stderr)
-        return 2
-    if args.export_cells:
-        from .cells import export_cells
-        try:
-            n, out = export_cells(Results(plan_from_args(args)),
-                                  args.export_cells)
-        except SpecError as e:
-            print(f'error: {e}', file=sys.stderr)
-            return 2
-        print(f'{n} cell(s) written to {out}')
-        return 0
-    if args.import_cells:
-        from .cells import import_cells
-        if args.export_cells or args.tune or args.dry_run or \
-                args.report_only or args.only or args.columns or \
-                args.seeds is not None:
-            print('error: --import-cells only imports; run the stages with '
-                  'a second command', file=sys.stderr)
-            return 2
-        try:
-            n = import_cells(lambda: plan_from_args(args), args.import_cells)
-        except SpecError as e:
-            print(f'error: {e}', file=sys.stderr)
-            return 2
-        print(f'{n} finished stage(s) imported from {args.import_cells}')
-        return 0
+    rc = 0
     try:
+        if args.export_cells or args.import_cells:
+            return _cells_command(args)
         plan = plan_from_args(args)
-        stages = [] if args.report_only else select(
-            plan, _names(args.only), _names(args.columns), args.seeds,
-            curve=not args.no_curve, tune=args.tune)
+        stages = [] if args.report_only else _selected(args, plan)
         if args.dry_run:
             print(f'spec {args.spec}: work dir {plan.spec.work_dir}')
             print('\n'.join(dry_run_lines(stages, Results(plan))))
             return 0
-        rc = 0
         if not args.report_only:
-            preflight(stages)
-            rc = execute(plan, stages, command)
-            while args.tune and not rc:
-                # finished recipe grids release the method grids
-                plan = plan_from_args(args)
-                more = [st for st in select(plan, _names(args.only),
-                                            tune=True)
-                        if st.hash not in {s.hash for s in stages}]
-                if not more:
-                    break
-                stages += more
-                preflight(more)
-                rc = execute(plan, more, command)
+            plan, rc = _run_stages(args, plan, stages, command)
     except SpecError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        return _fail(str(e))
     except KeyboardInterrupt:
         print('interrupted: finished stages are kept; the same command '
               'continues where this run stopped', file=sys.stderr)
         return 130
-    report = write_report(plan)
-    print(f'report: {report}')
+    print(f'report: {write_report(plan)}')
     failures = describe_failures(plan, stages)
     if failures:
         print(f'error: {failures}', file=sys.stderr)
