@@ -57,6 +57,8 @@ def _fashion_datasets(ds):
 @pytest.mark.parametrize('spec_file', SPECS, ids=osp.basename)
 def test_val_split_disjoint_from_every_training_set(spec_file, tmp_path,
                                                     finish_tuning):
+    """Every training set is train_minus_val, or the mosaic train canvases
+    (pasted from its items: tests/seg/test_mosaic_provenance.py)."""
     plan = build_plan(load_spec(spec_file, str(tmp_path)))
     if plan.spec.tune:
         plan = finish_tuning(plan, lambda method, i: 50.0 + i)
@@ -65,8 +67,16 @@ def test_val_split_disjoint_from_every_training_set(spec_file, tmp_path,
     for st in plan.stages.values():
         train = st.cfg.knn.bank_dataset if st.kind == 'knn' else \
             st.cfg.train_dataloader.dataset
-        for ds in _fashion_datasets(train):
+        fashion = _fashion_datasets(train)
+        for ds in fashion:
             assert ds.split == 'train_minus_val', st.label
+            seen += 1
+        if not fashion:
+            paths = ' '.join([train.get('data_root', ''),
+                              train.get('ann_file', ''),
+                              *(train.get('data_prefix') or {}).values()])
+            assert 'fashion_mosaic' in paths and 'val' not in paths, \
+                (st.label, paths)
             seen += 1
     assert seen
 
@@ -248,11 +258,15 @@ def test_validation_column_declarations_are_checked(tmp_path, repo_root,
         load_spec(str(path), str(tmp_path))
 
 
-@pytest.mark.parametrize('spec_file', ['fashion_mnist_short.py',
-                                       'fashion_mnist.py',
-                                       'fashion_mnist_gpu.py'])
+@pytest.mark.parametrize('spec_file,lr0_rows', [
+    ('fashion_mnist_short.py', ('semantic_lr0', 'mae_lr0')),
+    ('fashion_mnist.py', ('semantic_lr0', 'mae_lr0')),
+    ('fashion_mnist_gpu.py', ('semantic_lr0', 'mae_lr0')),
+    ('fashion_mosaic_transfer.py', ('mosaic_semantic_lr0', 'mosaic_mae_lr0')),
+])
 def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
-                                              finish_tuning, spec_file):
+                                              finish_tuning, spec_file,
+                                              lr0_rows):
     """The lr-0 rows' pre-training configs, as the plan resolves them: the
     optimizer's lr and every scheduler step stay at 0 (a cosine's absolute
     eta_min would otherwise lift lr 0 toward its floor)."""
@@ -262,7 +276,7 @@ def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
     spec = load_spec(osp.join(repo_root, 'configs', 'reproduce', spec_file),
                      str(tmp_path))
     plan = finish_tuning(build_plan(spec), lambda name, i: 50.0 + i)
-    for row in ('semantic_lr0', 'mae_lr0'):
+    for row in lr0_rows:
         seed = (spec.rows[row].seeds or spec.seeds)[0]
         images = spec.rows[row].images or spec.pretrain_images
         cfg = plan.stages[plan.pretrains[(row, images, seed)]].cfg
