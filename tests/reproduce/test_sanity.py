@@ -1,10 +1,9 @@
 """The lr-0 sanity rows at a tiny budget: the pre-training loop runs (two
 steps of the real recipe: AdamW, weight decay, grad clip, warm-up) and no
 weight moves, and fine-tuning loads exactly those weights. So an lr-0 row
-is the fine-tune of the pre-training model's own initialisation: it
-differs from the random-init row only by the initialisation scheme (the
-pre-training model's, e.g. SemAIM's fixed sin-cos position table, against
-the classifier's), which is what the report's sanity table measures."""
+is the fine-tune of the pre-training model's own initialisation, which
+draws every encoder tensor from the same distribution as the random-init
+row's classifier does (checked below): the two rows differ by the draw."""
 import os.path as osp
 
 import pytest
@@ -66,3 +65,34 @@ def test_lr0_pretraining_leaves_the_init_for_finetuning(method, tmp_path):
     assert len(shared) >= 0.9 * len(loaded)
     for k in shared:
         assert torch.equal(loaded[k], encoder[k]), k
+
+
+@pytest.mark.parametrize('method', sorted(PRETRAIN))
+def test_pretraining_init_draws_like_the_random_init_row(method):
+    """Per encoder tensor, the pre-training model's initial values and the
+    fine-tuning classifier's random init have the same mean and std within
+    sampling error: 5 standard errors of the difference of two independent
+    samples of n entries (means: std sqrt(2 / n); stds: std / sqrt(n));
+    constants (norms, biases) agree to 1e-4."""
+    cfg = Config.fromfile(osp.join(ROOT, PRETRAIN[method]))
+    set_random_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    encoder = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
+               if k.startswith('backbone.')}
+    ft = Config.fromfile(osp.join(ROOT, FINETUNE))
+    ft.model.backbone.init_cfg = None
+    set_random_seed(1)
+    classifier = MODELS.build(ft.model)
+    classifier.init_weights()
+    random = classifier.backbone.state_dict()
+    shared = [k for k in random if k in encoder]
+    assert len(shared) >= len(random) - 2  # the classifier's fresh ln2
+    for k in shared:
+        a, b = random[k].float(), encoder[k].float()
+        assert a.shape == b.shape, k
+        n, std = a.numel(), float(a.std()) if a.numel() > 1 else 0.0
+        assert abs(float(a.mean()) - float(b.mean())) < \
+            1e-4 + 5 * std * (2 / n) ** 0.5, k
+        assert abs(std - (float(b.std()) if n > 1 else 0.0)) < \
+            1e-4 + 5 * std / n ** 0.5, k
