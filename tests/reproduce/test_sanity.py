@@ -96,3 +96,41 @@ def test_pretraining_init_draws_like_the_random_init_row(method):
             1e-4 + 5 * std * (2 / n) ** 0.5, k
         assert abs(std - (float(b.std()) if n > 1 else 0.0)) < \
             1e-4 + 5 * std / n ** 0.5, k
+
+
+@pytest.mark.slow
+def test_loaded_weights_finetune_like_the_random_init_row(tmp_path):
+    """The lr-0 row's path (the classifier loads a checkpoint) and the
+    random-init row's path (it draws its own weights) run the same steps:
+    given the random-init row's own draw as the checkpoint, fine-tuning
+    ends on the same weights bit for bit. So the rows differ only by the
+    weights the checkpoint holds."""
+    from mmengine.runner import Runner
+
+    def runner(init_cfg, name: str) -> Runner:
+        cfg = Config.fromfile(osp.join(ROOT, FINETUNE))
+        cfg.model.backbone.init_cfg = init_cfg
+        cfg.train_dataloader.dataset.indices = 128  # two steps
+        cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=9)
+        for part in ('val', 'test'):
+            cfg[f'{part}_cfg'] = cfg[f'{part}_dataloader'] = None
+            cfg[f'{part}_evaluator'] = None
+        cfg.default_hooks.checkpoint = None
+        cfg.randomness = dict(seed=1)
+        cfg.log_level = 'WARNING'
+        cfg.work_dir = str(tmp_path / name)
+        return Runner.from_cfg(cfg)
+
+    draw = runner(None, 'draw')
+    draw.model.init_weights()
+    ckpt = str(tmp_path / 'draw.pth')
+    torch.save(dict(state_dict=draw.model.state_dict()), ckpt)
+    ends = []
+    for init_cfg, name in ((None, 'random'), (dict(
+            type='Pretrained', checkpoint=ckpt, prefix='backbone.'), 'lr0')):
+        r = runner(init_cfg, name)
+        r.train()
+        ends.append(r.model.state_dict())
+    start = draw.model.state_dict()
+    assert not all(torch.equal(ends[0][k], start[k]) for k in start)
+    assert all(torch.equal(ends[0][k], ends[1][k]) for k in ends[0])
