@@ -2,37 +2,36 @@
 # validation protocol: Mask R-CNN and UperNet on the 128x128 Fashion-MNIST
 # mosaics, initialised by SemAIM, by MAE (each pre-trained on the mosaic
 # train canvases) or at random, plus the lr-0 sanity rows.
-#   python tools/reproduce.py configs/reproduce/fashion_mosaic_transfer.py --tune
-#   python tools/reproduce.py configs/reproduce/fashion_mosaic_transfer.py --seeds 0
+#   python tools/reproduce.py SPEC --tune      (SPEC: this file)
+#   python tools/reproduce.py SPEC --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
 #
 # Order of the tuning (`--tune`, seed 0, scored on the tuning half of the
 # validation canvases, 0-99; the reported half, 100-199, is read once per
 # final cell):
 # 1. the recipe grids on random init (UperNet's first, the cheaper): each
-#    column's lr x its length. The previous records (400 detection / 200
-#    segmentation iterations) left every initialisation at the floor (box
-#    AP about 11, pixel accuracy about 28%), so the length axis goes to 4x
-#    the detection and 8x the segmentation length: random init must leave
-#    the floor on the tuning canvases before an initialisation can be
-#    compared.
+#    column's lr x its length, up to 4x the detection and 8x the
+#    segmentation configs' lengths: random init must leave the floor on the
+#    tuning canvases before an initialisation can be compared (at the
+#    configs' lengths every initialisation sat at the floor: the records in
+#    docs/reproduction_cells/full_2026-12-02/).
 # 2. the methods' pre-training lr, 3 trials each (SemAIM's mosaic config
 #    and MAE's share one recipe, so MAE gets a grid of its own), scored by
 #    UperNet (the cheaper column) at its tuned recipe.
 #
 # Sizing, from the records' stage costs on the Intel host (mosaic
 # pre-training of 19200 images: SemAIM 405 s, MAE 175 s; Mask R-CNN 0.37 s
-# and UperNet 0.16 s per iteration; the AMD host is about 1.5x slower):
+# and UperNet 0.16 s per iteration; the AMD host measured 1.0-1.5x that):
 #   recipe grids: det 3 x (400 + 1600) x 0.37 = 2220 s,
 #                 seg 3 x (400 + 1600) x 0.16 =  960 s
 #   method grids: 3 x (405 + 256) + 3 x (175 + 256)       = 3280 s
 #   per final seed at the longest lengths: 405 + 175 + 3 x (590 + 256)
 #                                                          = 3120 s
-#   lr-0 rows (UperNet only, 3 seeds): 6 x 270            = 1620 s
-#   in all, 5 seeds: 23700 s = 6.6 hours on Intel, about 10 on AMD.
+#   lr-0 rows (UperNet only): 2 x 5 x 270                 = 2700 s
+#   in all, 5 seeds: 24760 s = 6.9 hours on Intel, up to 10 on AMD.
 _base_ = './fashion_mnist.py'
 
-DET_ITERS = 400
+DET_ITERS = 400                # the det / seg configs' own lengths
 SEG_ITERS = 200
 SANITY_IMAGES = 32 * 40        # lr-0 rows: the loop runs, nothing moves
 
@@ -40,7 +39,6 @@ work_dir = 'work_dirs/reproduce_transfer'
 title = ('SemAIM on Fashion-MNIST mosaics: Mask R-CNN and UperNet transfer '
          '(recipes tuned on the tuning canvases)')
 seeds = [0, 1, 2, 3, 4]
-SANITY_SEEDS = [0, 1, 2]
 reference = 'mosaic_semantic'
 default_columns = ['det', 'seg']
 budget_curve = None
@@ -57,10 +55,10 @@ rows = dict(
     mosaic_semantic_lr0=dict(pretrain={{_base_.SEMAIM_MOSAIC}},
                              title='SemAIM, lr 0', images=SANITY_IMAGES,
                              seed_keys=['model.seed'], columns=['seg'],
-                             overrides={{_base_.LR0}}, seeds=SANITY_SEEDS),
+                             overrides={{_base_.LR0}}),
     mosaic_mae_lr0=dict(pretrain={{_base_.MAE_MOSAIC}}, title='MAE, lr 0',
                         images=SANITY_IMAGES, columns=['seg'],
-                        overrides={{_base_.LR0}}, seeds=SANITY_SEEDS),
+                        overrides={{_base_.LR0}}),
 )
 
 _LR = 'optim_wrapper.optimizer.lr'

@@ -115,14 +115,17 @@ def render_committed(path: str) -> int:
 
 
 def _fail(message: str) -> int:
+    """Print a user error (no traceback); exit status 2."""
     print(f'error: {message}', file=sys.stderr)
     return 2
 
 
-def _cells_command(args) -> int:
+def _cells_command(args: argparse.Namespace) -> int:
     """``--export-cells`` / ``--import-cells``: move finished stages between
     the spec's work dir and ``docs/reproduction_cells/NAME/``."""
     from .cells import export_cells, import_cells
+    if args.export_cells and args.import_cells:
+        return _fail('give --export-cells or --import-cells, not both')
     if args.export_cells:
         n, out = export_cells(Results(plan_from_args(args)),
                               args.export_cells)
@@ -137,16 +140,17 @@ def _cells_command(args) -> int:
     return 0
 
 
-def _selected(args, plan: Plan) -> List[Stage]:
+def _selected(args: argparse.Namespace, plan: Plan) -> List[Stage]:
+    """The stages the flags pick (--only, --columns, --seeds, ...)."""
     return select(plan, _names(args.only), _names(args.columns), args.seeds,
                   curve=not args.no_curve, tune=args.tune)
 
 
-def _run_stages(args, plan: Plan, stages: List[Stage],
-                command: str) -> Tuple[Plan, int]:
-    """Run ``stages`` (extended in place); with ``--tune``, the grids that
-    finished recipe grids release run next. Returns the last plan built
-    and the worker's exit status."""
+def _run_stages(args: argparse.Namespace, plan: Plan, stages: List[Stage],
+                command: str) -> Tuple[Plan, List[Stage], int]:
+    """Run ``stages``; with ``--tune``, then the grids that finished recipe
+    grids release. Returns the last plan built, every stage run and the
+    worker's exit status."""
     preflight(stages)
     rc = execute(plan, stages, command)
     while args.tune and not rc:
@@ -156,10 +160,10 @@ def _run_stages(args, plan: Plan, stages: List[Stage],
                 if st.hash not in done]
         if not more:
             break
-        stages += more
+        stages = stages + more
         preflight(more)
         rc = execute(plan, more, command)
-    return plan, rc
+    return plan, stages, rc
 
 
 def main(argv=None, doc: str = '') -> int:
@@ -176,12 +180,15 @@ def main(argv=None, doc: str = '') -> int:
     if args.tune and (args.columns or args.seeds is not None):
         return _fail("--tune runs each grid's own column and seed; drop "
                      '--columns / --seeds (--only picks the tuned rows)')
+    if args.export_cells or args.import_cells:
+        try:
+            return _cells_command(args)
+        except SpecError as e:
+            return _fail(str(e))
     command = 'python tools/reproduce.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     rc = 0
     try:
-        if args.export_cells or args.import_cells:
-            return _cells_command(args)
         plan = plan_from_args(args)
         stages = [] if args.report_only else _selected(args, plan)
         if args.dry_run:
@@ -189,7 +196,7 @@ def main(argv=None, doc: str = '') -> int:
             print('\n'.join(dry_run_lines(stages, Results(plan))))
             return 0
         if not args.report_only:
-            plan, rc = _run_stages(args, plan, stages, command)
+            plan, stages, rc = _run_stages(args, plan, stages, command)
     except SpecError as e:
         return _fail(str(e))
     except KeyboardInterrupt:

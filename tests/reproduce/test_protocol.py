@@ -2,9 +2,12 @@
 disjoint from every training set of the reproduction specs; a tuning stage
 cannot read the test split; the winners of the grids feed the final rows
 and the report shows the grids."""
+import copy
 import glob
 import json
 import os.path as osp
+import re
+from typing import List, Sequence
 
 import numpy as np
 import pytest
@@ -72,11 +75,12 @@ def test_val_split_disjoint_from_every_training_set(spec_file, tmp_path,
             assert ds.split == 'train_minus_val', st.label
             seen += 1
         if not fashion:
-            paths = ' '.join([train.get('data_root', ''),
+            paths = '/'.join([train.get('data_root', ''),
                               train.get('ann_file', ''),
                               *(train.get('data_prefix') or {}).values()])
-            assert 'fashion_mosaic' in paths and 'val' not in paths, \
-                (st.label, paths)
+            words = set(re.split(r'[/_.]', paths))
+            assert 'mosaic' in words and words & {'train', 'training'} \
+                and not words & {'val', 'validation'}, (st.label, paths)
             seen += 1
     assert seen
 
@@ -258,25 +262,42 @@ def test_validation_column_declarations_are_checked(tmp_path, repo_root,
         load_spec(str(path), str(tmp_path))
 
 
-@pytest.mark.parametrize('spec_file,lr0_rows', [
-    ('fashion_mnist_short.py', ('semantic_lr0', 'mae_lr0')),
-    ('fashion_mnist.py', ('semantic_lr0', 'mae_lr0')),
-    ('fashion_mnist_gpu.py', ('semantic_lr0', 'mae_lr0')),
-    ('fashion_mosaic_transfer.py', ('mosaic_semantic_lr0', 'mosaic_mae_lr0')),
-])
-def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
-                                              finish_tuning, spec_file,
-                                              lr0_rows):
-    """The lr-0 rows' pre-training configs, as the plan resolves them: the
-    optimizer's lr and every scheduler step stay at 0 (a cosine's absolute
-    eta_min would otherwise lift lr 0 toward its floor)."""
+def _lr0_rows(spec) -> List[str]:
+    return [name for name, row in spec.rows.items()
+            if row.overrides.get('optim_wrapper.optimizer.lr') == 0.0]
+
+
+def _without(cfg, keys: Sequence[str]) -> dict:
+    """``cfg`` as a plain dict, without the dotted ``keys``."""
+    d = copy.deepcopy(cfg.to_dict())
+    for key in keys:
+        *path, last = key.split('.')
+        sub = d
+        for p in path:
+            sub = sub[p]
+        sub.pop(last)
+    return d
+
+
+@pytest.mark.parametrize('spec_file', ['fashion_mnist_short.py',
+                                       'fashion_mnist.py',
+                                       'fashion_mnist_gpu.py',
+                                       'fashion_mosaic_transfer.py'])
+def test_lr0_rows_train_at_lr_0_and_evaluate_like_random_init(
+        tmp_path, repo_root, finish_tuning, spec_file):
+    """The lr-0 rows as the plan resolves them: the pre-training optimizer's
+    lr and every scheduler step stay at 0 (a cosine's absolute eta_min
+    would otherwise lift lr 0 toward its floor), and each evaluation's
+    config is the random-init row's but for the checkpoint it loads."""
     import torch
     from mmengine.optim import OptimWrapper
     from mmengine.registry import PARAM_SCHEDULERS
     spec = load_spec(osp.join(repo_root, 'configs', 'reproduce', spec_file),
                      str(tmp_path))
     plan = finish_tuning(build_plan(spec), lambda name, i: 50.0 + i)
-    for row in lr0_rows:
+    rows = _lr0_rows(spec)
+    assert rows
+    for row in rows:
         seed = (spec.rows[row].seeds or spec.seeds)[0]
         images = spec.rows[row].images or spec.pretrain_images
         cfg = plan.stages[plan.pretrains[(row, images, seed)]].cfg
@@ -291,6 +312,14 @@ def test_lr0_rows_train_at_lr_0_on_every_step(tmp_path, repo_root,
             for s in schedulers:
                 s.step()
         assert max(lrs) == 0.0, (row, max(lrs))
+        for col in spec.rows[row].columns:
+            random = next(n for n, r in spec.rows.items()
+                          if r.init == 'random' and col in r.columns)
+            lr0, ref = (plan.stages[plan.cells[(r, col, seed)]].cfg
+                        for r in (row, random))
+            init = spec.columns[col].init_key
+            assert _without(lr0, [init, 'work_dir']) == \
+                _without(ref, [init, 'work_dir']), (row, col)
 
 
 def test_import_cells_goes_on_with_a_sitting_elsewhere(

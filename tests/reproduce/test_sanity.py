@@ -2,8 +2,10 @@
 steps of the real recipe: AdamW, weight decay, grad clip, warm-up) and no
 weight moves, and fine-tuning loads exactly those weights. So an lr-0 row
 is the fine-tune of the pre-training model's own initialisation, which
-draws every encoder tensor from the same distribution as the random-init
-row's classifier does (checked below): the two rows differ by the draw."""
+draws every encoder tensor with the same mean and std as the random-init
+row's classifier does, and holds the classifier's sin-cos position table
+(MAE: transposed). Checked below: the rows differ by the draw, and MAE's
+also by that table."""
 import os.path as osp
 
 import pytest
@@ -73,7 +75,9 @@ def test_pretraining_init_draws_like_the_random_init_row(method):
     fine-tuning classifier's random init have the same mean and std within
     sampling error: 5 standard errors of the difference of two independent
     samples of n entries (means: std sqrt(2 / n); stds: std / sqrt(n));
-    constants (norms, biases) agree to 1e-4."""
+    constants (norms, biases) agree to 1e-4. The position table is the
+    classifier's own for SemAIM and the transposed one for MAE
+    (mmpretrain's MAEViT lists the grid column-major)."""
     cfg = Config.fromfile(osp.join(ROOT, PRETRAIN[method]))
     set_random_seed(0)
     model = MODELS.build(cfg.model)
@@ -86,9 +90,15 @@ def test_pretraining_init_draws_like_the_random_init_row(method):
     classifier = MODELS.build(ft.model)
     classifier.init_weights()
     random = classifier.backbone.state_dict()
-    shared = [k for k in random if k in encoder]
-    assert len(shared) >= len(random) - 2  # the classifier's fresh ln2
-    for k in shared:
+    assert set(random) - set(encoder) == {'ln2.weight', 'ln2.bias'}
+    grid = classifier.backbone.patch_resolution
+    table = random['pos_embed'][0, 1:]
+    if method == 'mae':
+        table = table.view(*grid, -1).transpose(0, 1).reshape(table.shape)
+    # MAEViT computes its table in fp32, the classifier in fp64
+    assert torch.allclose(encoder['pos_embed'][0, 1:], table, rtol=0,
+                          atol=1e-6)
+    for k in random.keys() & encoder.keys():
         a, b = random[k].float(), encoder[k].float()
         assert a.shape == b.shape, k
         n, std = a.numel(), float(a.std()) if a.numel() > 1 else 0.0
@@ -103,8 +113,9 @@ def test_loaded_weights_finetune_like_the_random_init_row(tmp_path):
     """The lr-0 row's path (the classifier loads a checkpoint) and the
     random-init row's path (it draws its own weights) run the same steps:
     given the random-init row's own draw as the checkpoint, fine-tuning
-    ends on the same weights bit for bit. So the rows differ only by the
-    weights the checkpoint holds."""
+    ends on the same weights bit for bit, and a perturbed checkpoint ends
+    elsewhere (so the checkpoint was loaded). So the rows differ only by
+    the weights the checkpoint holds."""
     from mmengine.runner import Runner
 
     def runner(init_cfg, name: str) -> Runner:
@@ -123,14 +134,20 @@ def test_loaded_weights_finetune_like_the_random_init_row(tmp_path):
 
     draw = runner(None, 'draw')
     draw.model.init_weights()
-    ckpt = str(tmp_path / 'draw.pth')
-    torch.save(dict(state_dict=draw.model.state_dict()), ckpt)
+    start = draw.model.state_dict()
+    perturbed = {k: v + 1e-3 if k == 'backbone.cls_token' else v
+                 for k, v in start.items()}
     ends = []
-    for init_cfg, name in ((None, 'random'), (dict(
-            type='Pretrained', checkpoint=ckpt, prefix='backbone.'), 'lr0')):
+    for name, weights in (('random', None), ('lr0', start),
+                          ('perturbed', perturbed)):
+        init_cfg = None
+        if weights is not None:
+            init_cfg = dict(type='Pretrained', prefix='backbone.',
+                            checkpoint=str(tmp_path / f'{name}.pth'))
+            torch.save(dict(state_dict=weights), init_cfg['checkpoint'])
         r = runner(init_cfg, name)
         r.train()
         ends.append(r.model.state_dict())
-    start = draw.model.state_dict()
     assert not all(torch.equal(ends[0][k], start[k]) for k in start)
     assert all(torch.equal(ends[0][k], ends[1][k]) for k in ends[0])
+    assert not all(torch.equal(ends[0][k], ends[2][k]) for k in ends[0])
