@@ -15,6 +15,7 @@ import pytest
 from semaim_mm.datasets.fashion_mnist import (FashionMNISTDataset,
                                               split_indices, val_indices)
 from semaim_mm.reproduce import SpecError, build_plan, load_spec
+from semaim_mm.reproduce.configs import set_key
 from semaim_mm.reproduce.plan import select
 from semaim_mm.reproduce.report import render
 from semaim_mm.reproduce.store import Results
@@ -268,14 +269,10 @@ def _lr0_rows(spec) -> List[str]:
 
 
 def _without(cfg, keys: Sequence[str]) -> dict:
-    """``cfg`` as a plain dict, without the dotted ``keys``."""
+    """``cfg`` as a plain dict, the dotted ``keys`` set to None."""
     d = copy.deepcopy(cfg.to_dict())
     for key in keys:
-        *path, last = key.split('.')
-        sub = d
-        for p in path:
-            sub = sub[p]
-        sub.pop(last)
+        set_key(d, key, None)
     return d
 
 

@@ -7,6 +7,7 @@ row's classifier does, and holds the classifier's sin-cos position table
 (MAE: transposed). Checked below: the rows differ by the draw, and MAE's
 also by that table."""
 import os.path as osp
+from typing import Optional
 
 import pytest
 import torch
@@ -22,6 +23,22 @@ PRETRAIN = {
     'mae': 'configs/pretrain/mae_vit-tiny-p4_fashion-mnist.py'}
 FINETUNE = ('configs/benchmarks/finetune/'
             'vit-tiny-p4_1xb64-coslr-10e_fashion-mnist.py')
+
+
+def _encoder(state: dict) -> dict:
+    """The ``backbone.`` entries of a model's state dict, prefix dropped."""
+    return {k[len('backbone.'):]: v for k, v in state.items()
+            if k.startswith('backbone.')}
+
+
+def _classifier(init_cfg: Optional[dict]) -> torch.nn.Module:
+    """The fine-tuning classifier, built and initialised (``init_cfg``:
+    None for random init, else a ``Pretrained`` dict)."""
+    ft = Config.fromfile(osp.join(ROOT, FINETUNE))
+    ft.model.backbone.init_cfg = init_cfg
+    classifier = MODELS.build(ft.model)
+    classifier.init_weights()
+    return classifier
 
 
 def _batch(cfg: Config, n: int = 8) -> dict:
@@ -55,13 +72,9 @@ def test_lr0_pretraining_leaves_the_init_for_finetuning(method, tmp_path):
 
     ckpt = str(tmp_path / 'lr0.pth')
     torch.save(dict(state_dict=after), ckpt)
-    ft = Config.fromfile(osp.join(ROOT, FINETUNE))
-    ft.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt,
-                                      prefix='backbone.')
-    classifier = MODELS.build(ft.model)
-    classifier.init_weights()
-    encoder = {k[len('backbone.'):]: v for k, v in after.items()
-               if k.startswith('backbone.')}
+    classifier = _classifier(dict(type='Pretrained', checkpoint=ckpt,
+                                  prefix='backbone.'))
+    encoder = _encoder(after)
     loaded = classifier.backbone.state_dict()
     shared = [k for k in encoder if k in loaded]
     assert len(shared) >= 0.9 * len(loaded)
@@ -82,13 +95,9 @@ def test_pretraining_init_draws_like_the_random_init_row(method):
     set_random_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    encoder = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
-               if k.startswith('backbone.')}
-    ft = Config.fromfile(osp.join(ROOT, FINETUNE))
-    ft.model.backbone.init_cfg = None
+    encoder = _encoder(model.state_dict())
     set_random_seed(1)
-    classifier = MODELS.build(ft.model)
-    classifier.init_weights()
+    classifier = _classifier(None)
     random = classifier.backbone.state_dict()
     assert set(random) - set(encoder) == {'ln2.weight', 'ln2.bias'}
     grid = classifier.backbone.patch_resolution
