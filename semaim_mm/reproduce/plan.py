@@ -3,9 +3,9 @@
 config (an evaluation's hash includes its pre-training's hash).
 
 A spec with a ``tune`` section first has tuning stages: the recipe grids
-(an evaluation recipe on a random-init row), then, once their winners are
-known, each grid point of each method pre-trained (one seed) and evaluated
-on the tuning column's validation data. A row's final stages exist once
+(an evaluation recipe on a random-init row), then, once the tuning column's
+recipe is known, each grid point of each method pre-trained (one seed) and
+evaluated on that column's validation data. A row's final stages exist once
 its method's trials and its columns' recipe grids have finished; they use
 the winners' values. Final evaluations read
 the reported split (the columns' ``test_overrides``), tuning ones never.
@@ -198,14 +198,18 @@ def set_winners(results: Results) -> None:
 
 
 def _tuning(plan: Plan, configs: _Configs) -> None:
-    """Recipe grids, their winners, then (when every recipe has its winner)
-    the methods' grids and winners."""
-    for grid in plan.spec.tune.recipes.values():
+    """Recipe grids, their winners, then (once the tuning column's recipe
+    has its winner; the other columns' grids need not have finished, as
+    the method trials are scored on that column alone) the methods' grids
+    and winners."""
+    tune = plan.spec.tune
+    for grid in tune.recipes.values():
         _recipe_stages(plan, configs, grid)
     set_winners(Results(plan))
-    if None in plan.recipe_winners.values():
+    if tune.column in tune.recipes and \
+            plan.recipe_winners[tune.column] is None:
         return
-    for method in plan.spec.tune.methods.values():
+    for method in tune.methods.values():
         _tuning_stages(plan, configs, method)
     set_winners(Results(plan))
 
@@ -312,7 +316,6 @@ def select(plan: Plan, rows: Optional[List[str]] = None,
     return [st for h, st in plan.stages.items() if h in wanted]
 
 
-
 def _select_tuning(plan: Plan, rows: Optional[List[str]]) -> List[Stage]:
     spec = plan.spec
     if not spec.tune:
@@ -329,7 +332,7 @@ def _select_tuning(plan: Plan, rows: Optional[List[str]]) -> List[Stage]:
     for hashes, name, grid in grids:
         for i in range(len(grid.trials)):
             ev = plan.stages.get(hashes.get((name, i)))
-            if ev is not None:  # method grids wait for the recipes
+            if ev is not None:  # method grids wait for the tuning recipe
                 wanted.add(ev.hash)
                 if ev.depends:
                     wanted.add(ev.depends)

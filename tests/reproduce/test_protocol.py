@@ -193,6 +193,30 @@ def test_recipe_grid_runs_first_and_feeds_every_row(tmp_path, repo_root,
         render(plan, str(tmp_path))
 
 
+def test_method_trials_wait_only_for_the_tuning_columns_recipe(
+        tmp_path, repo_root):
+    """The transfer spec scores its method trials by UperNet: once the seg
+    recipe has a winner they run, while the final rows (seg and det
+    columns) still wait for Mask R-CNN's grid."""
+    from .conftest import write_result
+    spec = load_spec(osp.join(repo_root, 'configs', 'reproduce',
+                              'fashion_mosaic_transfer.py'), str(tmp_path))
+    plan = build_plan(spec)
+    assert spec.tune.column == 'seg' and plan.tuning == {}
+    seg = spec.columns['seg']
+    for (grid, i), h in plan.recipe_tuning.items():
+        if grid == 'seg':
+            write_result(plan, h, metrics={seg.metrics[seg.primary]: 40 + i})
+    plan = build_plan(spec)
+    assert plan.recipe_winners['det'] is None
+    assert plan.recipe_winners['seg'] == spec.tune.recipes['seg'].trials[-1]
+    trials = sum(len(m.trials) for m in spec.tune.methods.values())
+    assert len(plan.tuning) == trials
+    for h in plan.tuning.values():
+        assert plan.stages[h].column == 'seg'
+    assert plan.cells == {}
+
+
 def test_report_flags_a_winner_on_the_grid_edge():
     from semaim_mm.reproduce.report import grid_edges
     from semaim_mm.reproduce.spec import Method
