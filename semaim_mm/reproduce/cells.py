@@ -30,11 +30,12 @@ import re
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .plan import set_winners
+from .costs import spent_md
 from .figures import loss_figure
+from .grids import losses_md, tuning_md
 from .hooks import write_json
-from .report import (difference_sentences, losses_md, spent_md, table_diffs,
-                     table_md, tuning_md)
+from .plan import set_winners
+from .report import difference_sentences, table_diffs, table_md
 from .spec import INSTALLED, ROOT, SpecError, Table, load_spec
 from .stages import Plan, parse_trial
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,

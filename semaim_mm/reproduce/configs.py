@@ -244,4 +244,3 @@ def check_stage(cfg, kind: str) -> None:
         if cfg.train_cfg.get('val_interval') != cfg.train_cfg[f'max_{unit}']:
             raise SpecError('validation must run once, after the last '
                             f'{unit[:-1]}')
-

@@ -17,7 +17,7 @@ import copy
 import hashlib
 import json
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 from mmengine.config import Config
 

@@ -3,11 +3,11 @@ differences to the reference row with 95% intervals), sentences computed
 from those numbers, figures, costs, the setup and what is missing."""
 import os
 import os.path as osp
-import re
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple)
+from typing import Dict, List, Optional, Tuple
 
+from .costs import cost_cells, costs_md, machine_md
 from .figures import budget_figure, loss_figure, rows_figure
+from .grids import losses_md, tuning_md
 from .plan import Plan, tuning_state
 from .spec import ROOT, Table
 from .stats import (Paired, correct_family, fmt_paired, fmt_summary,
@@ -23,53 +23,6 @@ def entry_title(results: Results, entry: str) -> str:
     name, _, metric = entry.partition(':')
     title = results.spec.columns[name].title
     return f'{title} {metric}' if metric else title
-
-
-def _mean(values: Sequence[float]) -> str:
-    return f'{sum(values) / len(values):.0f}' if values else '—'
-
-
-def host_kind(machine: dict) -> str:
-    """'CPU model xCOUNT' of a stage's machine record."""
-    cpu = re.sub(r'\((R|TM)\)| Processor', '', machine.get('cpu', '?'))
-    return f"{cpu} x{machine.get('cpu_count', '?')}"
-
-
-def host_means(runs: List[dict], value: Callable[[dict], float]) -> str:
-    """Mean of ``value`` over ``runs``, one mean per kind of host (CPU
-    model and count) when the runs come from several: seconds of different
-    hosts do not average."""
-    by_cpu: Dict[str, List[float]] = {}
-    for r in runs:
-        by_cpu.setdefault(host_kind(r['machine']), []).append(value(r))
-    if len(by_cpu) <= 1:
-        return _mean([v for vs in by_cpu.values() for v in vs])
-    return '; '.join(f'{_mean(vs)} ({cpu}, n = {len(vs)})'
-                     for cpu, vs in sorted(by_cpu.items()))
-
-
-def tflops(runs: List[dict]) -> str:
-    """Mean analytic pre-training TFLOPs of finished runs ('—' when the
-    runs predate the FLOPs record)."""
-    flops = [r['record'].get('train_flops') for r in runs]
-    flops = [f for f in flops if f]
-    return f'{sum(flops) / len(flops) / 1e12:.1f}' if flops else '—'
-
-
-def cost_cells(results: Results, row: str) -> List[str]:
-    """Pre-training images, wall-clock and CPU seconds (training loop, mean
-    over seeds, per kind of host) and analytic TFLOPs of a row; dashes for
-    rows without pre-training."""
-    runs = results.pretrain(row)
-    if not runs:
-        images = results.spec.rows[row].images or results.spec.pretrain_images
-        return ['—' if results.spec.rows[row].init != 'pretrained' else
-                f'{images} (to do)', '—', '—', '—']
-    images = {r['record']['images_seen'] for r in runs}
-    return [', '.join(str(i) for i in sorted(images)),
-            host_means(runs, lambda r: r['record']['train_wall_s']),
-            host_means(runs, lambda r: r['record']['train_cpu_s']),
-            tflops(runs)]
 
 
 def table_diffs(results: Results,
@@ -215,183 +168,6 @@ def setup_md(results: Results) -> str:
         for (i, it, b), rows in sorted(budgets.items()))
     return (f'Pre-training budget per row: {text or "none"}.\n\n' +
             '\n'.join(lines))
-
-
-def _final_loss(results: Results, h: Optional[str]) -> str:
-    """The last window mean of the loss curve of evaluation ``h``'s
-    pre-training ('—' until that pre-training has finished)."""
-    stage = results.plan.stages.get(h) if h else None
-    dep = (results.by_hash.get(h) or {}).get('depends') if h else None
-    dep = dep or (stage.depends if stage else None)
-    curve = ((results.by_hash.get(dep) or {}).get('record') or {}).get(
-        'loss_curve') if dep else None
-    return f'{curve[-1][1]:.4f}' if curve else '—'
-
-
-def _grid_md(results: Results, heading: str, column: str, grid,
-             hashes: Dict[Tuple[str, int], str],
-             winner: Optional[dict], pretrained: bool = False) -> str:
-    """One grid: every trial's values and validation score, the winner;
-    for a method's grid (``pretrained``) also each trial's final
-    pre-training loss, so a diverged or stalled run shows."""
-    keys = [k for k, _ in grid.axes]
-    title = results.spec.columns[column].title
-    head = [f'`{k}`' for k in keys] + (
-        ['final pre-training loss'] if pretrained else []) + [
-        f'{title} (validation)']
-    lines = ['| trial | ' + ' | '.join(head) + ' |',
-             '|' + '---|' * (len(head) + 1)]
-    for i, params in enumerate(grid.trials):
-        h = hashes.get((grid.name, i))
-        score = results.metric(h, column)
-        text = '—' if score is None else f'{score:.2f}'
-        if params == winner:
-            text = f'**{text}** (winner)'
-        cells = [f'{params[k]:g}' if isinstance(params[k], float) else
-                 str(params[k]) for k in keys]
-        if pretrained:
-            cells.append(_final_loss(results, h))
-        lines.append(f'| {i} | ' + ' | '.join(cells + [text]) + ' |')
-    state = 'unfinished: its rows wait' if winner is None else \
-        'winner: ' + ', '.join(f'`{k}` = {v}' for k, v in winner.items())
-    edges = grid_edges(grid, winner)
-    if edges:
-        lines += ['', 'The winner is on the edge of the grid for ' +
-                  ', '.join(f'`{k}`' for k in edges) + ': the best value '
-                  'may lie outside it; widen the grid before trusting it.']
-    return (f'### {heading} ({len(grid.trials)} trials; {state})\n\n' +
-            '\n'.join(lines))
-
-
-def grid_edges(grid, winner: Optional[dict]) -> List[str]:
-    """The numeric axes (3 or more values) on whose first or last value the
-    winner sits."""
-    if winner is None:
-        return []
-    return [k for k, values in grid.axes
-            if len(values) >= 3 and all(isinstance(v, (int, float))
-                                        for v in values)
-            and winner[k] in (min(values), max(values))]
-
-
-def tuning_md(results: Results) -> str:
-    """Every grid with its validation score per trial and the winner (the
-    values its final stages use): the recipe grids, then the methods'."""
-    spec, plan = results.spec, results.plan
-    tune = spec.tune
-    budget = f'{tune.images} images' if tune.images else "its row's budget"
-    parts = [f'One seed ({tune.seed}); every trial is scored on the tuning '
-             'split (never the test split); the best score wins (the first '
-             'of equal scores). Recipe grids run first, on an '
-             "initialisation row; their winner is the column's recipe for "
-             'every row. Each method trial then pre-trains at '
-             f'{budget} and is scored by '
-             f'{spec.columns[tune.column].title}; its winner feeds the rows '
-             'listed.']
-    for col, grid in tune.recipes.items():
-        parts.append(_grid_md(
-            results, f'{spec.columns[col].title} recipe (on row {grid.row})',
-            col, grid, plan.recipe_tuning, plan.recipe_winners.get(col)))
-    for name, method in tune.methods.items():
-        fed = ', '.join((method.row, ) + method.apply_to)
-        parts.append(_grid_md(results, f'{name} (rows {fed})', tune.column,
-                              method, plan.tuning, plan.winners.get(name),
-                              pretrained=True))
-    return '\n\n'.join(parts)
-
-
-LOSS_POINTS = (0.25, 0.5, 0.75, 1.0)
-
-
-def loss_at(curve: Sequence[Sequence[float]], fraction: float) -> float:
-    """The window-mean loss of the last window ending at or before
-    ``fraction`` of a run (``curve``: [iteration, loss] pairs)."""
-    end = curve[-1][0]
-    points = [loss for it, loss in curve if it <= fraction * end]
-    return points[-1] if points else curve[0][1]
-
-
-def losses_md(results: Results, rows: Sequence[str]) -> str:
-    """Per pre-training row at its main budget: the training loss (window
-    mean) at quarters of the run, mean ± std over seeds, and its change
-    over the last quarter in percent; a change near 0 says the row had
-    flattened where it stopped."""
-    spec = results.spec
-    head = (['row', 'seeds'] + [f'loss at {p:.0%}' for p in LOSS_POINTS] +
-            ['last quarter, % change'])
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for row in rows:
-        curves = [r['record']['loss_curve'] for r in results.pretrain(row)
-                  if r['record'].get('loss_curve')]
-        cells = [fmt_summary(summarize([loss_at(c, p) for c in curves]), 4)
-                 for p in LOSS_POINTS]
-        change = summarize([100 * (loss_at(c, 1.0) / loss_at(c, 0.75) - 1)
-                            for c in curves])
-        lines.append('| ' + ' | '.join(
-            [spec.rows[row].title, str(len(curves))] + cells +
-            [fmt_summary(change, 1)]) + ' |')
-    return '\n'.join(lines)
-
-
-def spent_md(runs: Iterable[dict]) -> str:
-    """What finished stages cost, per stage group (tuning grids, final
-    rows, budget curve) and kind of host: stage count, wall-clock and CPU
-    hours of the whole stage (data loading and evaluation included)."""
-    groups: Dict[Tuple[str, str], List[dict]] = {}
-    for r in runs:
-        groups.setdefault((r.get('group', 'main'), host_kind(r['machine'])),
-                          []).append(r)
-    names = dict(tune='tuning grids', main='final rows', curve='budget curve')
-    lines = ['| stages | host | count | wall h | CPU h |',
-             '|---|---|---|---|---|']
-    for (group, host), rs in sorted(groups.items()):
-        lines.append(f'| {names.get(group, group)} | {host} | {len(rs)} | '
-                     f"{sum(r['wall_s'] for r in rs) / 3600:.2f} | "
-                     f"{sum(r['cpu_s'] for r in rs) / 3600:.2f} |")
-    return '\n'.join(lines)
-
-
-def costs_md(results: Results) -> str:
-    """Pre-training cost of every row and the mean cost of each column's
-    stages (for sizing a run; wall clock depends on the machine's load)."""
-    spec = results.spec
-    lines = ['| row | pre-train images | wall s | CPU s | TFLOPs | '
-             'images / CPU s |', '|---|---|---|---|---|---|']
-    for name, row in spec.rows.items():
-        runs = results.pretrain(name)
-        if row.init == 'pretrained' and runs:
-            images, wall, cpu, flops = cost_cells(results, name)
-            rate = host_means(runs, lambda r: r['record']['images_seen'] /
-                               r['record']['train_cpu_s'])
-            lines.append(f'| {row.title} | {images} | {wall} | {cpu} | '
-                         f'{flops} | {rate} |')
-    lines += ['', '| column | stages | mean wall s | mean CPU s |',
-              '|---|---|---|---|']
-    for name, col in spec.columns.items():
-        runs = [r for r in results.by_hash.values() if r['column'] == name]
-        if runs:
-            lines.append(f'| {col.title} | {len(runs)} | '
-                         f"{host_means(runs, lambda r: r['wall_s'])} | "
-                         f"{host_means(runs, lambda r: r['cpu_s'])} |")
-    return '\n'.join(lines)
-
-
-def machine_md(results: Results) -> str:
-    machines, commands, commits = results.machine()
-    lines = [f'- command: `{c}`' for c in commands]
-    for m in machines:
-        lines.append(f"- machine: {m.get('cpu_count')} CPU(s) "
-                     f"({m.get('cpu')}), torch {m.get('torch')} with "
-                     f"{m.get('torch_threads')} thread(s), "
-                     f"{m.get('platform')}")
-    loads = [r['machine']['load_start'][0]
-             for r in results.by_hash.values()]
-    if loads:
-        lines.append(f'- load average at stage start: {min(loads):.1f} to '
-                     f'{max(loads):.1f} (other jobs slow the wall clock; '
-                     'CPU seconds are less affected)')
-    lines.append(f"- git: {', '.join(commits) or '—'}")
-    return '\n'.join(lines)
 
 
 def figures_md(results: Results, out_dir: str) -> str:

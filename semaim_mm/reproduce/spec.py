@@ -399,4 +399,3 @@ def load_spec(path: str, work_dir: Optional[str] = None) -> Spec:
         notes=list(raw.get('notes') or []),
         torch_threads=raw.get('torch_threads'),
         tune=_tune(raw.get('tune'), rows, columns))
-

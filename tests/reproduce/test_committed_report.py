@@ -99,7 +99,7 @@ def test_export_cells_copies_clean_results_and_refuses_dirty(
 
 
 def test_loss_at_reads_the_last_window_before_the_fraction():
-    from semaim_mm.reproduce.report import loss_at
+    from semaim_mm.reproduce.grids import loss_at
     curve = [[10, 4.0], [20, 3.0], [30, 2.0], [40, 1.0]]
     assert loss_at(curve, 0.25) == 4.0 and loss_at(curve, 0.5) == 3.0
     assert loss_at(curve, 0.74) == 3.0 and loss_at(curve, 1.0) == 1.0

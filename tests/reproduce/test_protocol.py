@@ -218,7 +218,7 @@ def test_method_trials_wait_only_for_the_tuning_columns_recipe(
 
 
 def test_report_flags_a_winner_on_the_grid_edge():
-    from semaim_mm.reproduce.report import grid_edges
+    from semaim_mm.reproduce.grids import grid_edges
     from semaim_mm.reproduce.spec import Method
     grid = Method('m', 'row', (), (('lr', (1.0, 2.0, 4.0)),
                                    ('crop', ((0.2, 1.0), (0.6, 1.0)))))

@@ -8,7 +8,8 @@ import os.path as osp
 import pytest
 
 from semaim_mm.reproduce import build_plan, load_spec
-from semaim_mm.reproduce.report import host_means, render, spent_md
+from semaim_mm.reproduce.costs import host_means, spent_md
+from semaim_mm.reproduce.report import render
 from semaim_mm.reproduce.stats import (correct_family, fmt_paired, holm,
                                        min_detectable_effect,
                                        paired_difference, pooled_std,
