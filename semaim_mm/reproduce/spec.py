@@ -250,8 +250,8 @@ def _row(name: str, d: dict, seeds, columns, default_columns) -> Row:
                overrides=dict(d.get('overrides') or {}),
                eval_overrides=dict(d.get('eval_overrides') or {}),
                columns=cols, seeds=tuple(d.get('seeds') or seeds),
-               images=d.get('images'), seed_keys=tuple(d.get('seed_keys')
-                                                        or ()))
+               images=d.get('images'),
+               seed_keys=tuple(d.get('seed_keys') or ()))
 
 
 def _table(d: dict, rows, columns, reference: str) -> Table:

@@ -121,8 +121,8 @@ def run_knn_stage(stage: dict, work: str) -> dict:
     from semaim_mm.evaluation import knn_classify, run_knn
     cfg = Config.fromfile(stage['config'])
     knn = cfg.knn
-    ks, temp = tuple(knn.get('ks', (10, 20, 30))), knn.get('temperature',
-                                                            0.07)
+    ks = tuple(knn.get('ks', (10, 20, 30)))
+    temp = knn.get('temperature', 0.07)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
                                                       'mmpretrain')):
         bank = DATASETS.build(knn.bank_dataset)
