@@ -10,6 +10,7 @@
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
 #   ... --only mae_flops --seeds 0 ...  (the equal-FLOPs row: 1.9 h)
+#   --no-curve skips the budget curve's extra pre-trainings (45 min)
 #
 # Sizing (8 hours on the slow host: 2-core AMD EPYC, quiet), from stage
 # costs measured there: `make demo`'s pre-trainings (SemAIM 77 images per
@@ -108,7 +109,13 @@ tune = dict(
                  grid={_LR: [7.5e-4, 1.5e-3, 3e-3],
                        _CROP: [(0.2, 1.0), (0.6, 1.0)]}),
     ))
-budget_curve = None
+# k-NN against the pre-training budget: a quarter and a half of an epoch
+# for SemAIM and MAE, their one-epoch cells being the headline's. k-NN (the
+# lead column: no training length to choose) because the fine-tune is
+# short of convergence. 5 seeds x (0.75 epoch of SemAIM and of MAE + 4 k-NN
+# cells) = 5 x (0.75 x (400 + 160) + 4 x 35) s = 45 min on the AMD host.
+budget_curve = dict(rows=['semantic', 'mae'], flat_rows=['scratch'],
+                    column='knn', images=[64 * 196, 64 * 391])
 tables = [
     dict(title='Headline: autoregression order, MAE, random init',
          rows=dict(semantic='semantic (SemAIM)', stochastic='stochastic',
