@@ -156,14 +156,19 @@ def cell_results(block: dict) -> Results:
 
 
 def _index_trial(plan: Plan, cell: dict) -> None:
-    """A tuning evaluation's place in its grid, from its label."""
+    """A tuning evaluation's place in its grid, from the values in its
+    label (a trial the spec's grid no longer has is left out)."""
     if cell['kind'] == 'pretrain':
         return
-    name, i = parse_trial(cell['label'])
+    name, params = parse_trial(cell['label'])
+    tune = plan.spec.tune
     if name == 'recipe':
-        plan.recipe_tuning[(cell['column'], i)] = cell['hash']
+        name, grid, index = cell['column'], tune.recipes.get(
+            cell['column']), plan.recipe_tuning
     else:
-        plan.tuning[(name, i)] = cell['hash']
+        grid, index = tune.methods.get(name), plan.tuning
+    if grid is not None and params in grid.trials:
+        index[(name, grid.trials.index(params))] = cell['hash']
 
 
 def _table(d: dict) -> Table:

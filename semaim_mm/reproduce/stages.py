@@ -1,6 +1,7 @@
 """The matrix's data types: a :class:`Stage` (one pre-training or
 evaluation, keyed by its hash) and the :class:`Plan` that indexes them.
 :mod:`.plan` builds plans, :mod:`.store` reads their results."""
+import ast
 import os.path as osp
 import re
 from dataclasses import dataclass, field
@@ -61,10 +62,12 @@ class Plan:
         return osp.join(self.spec.work_dir, 'stages', h)
 
 
-def parse_trial(label: str) -> Tuple[str, int]:
-    """``(grid name, trial index)`` of a tuning stage's :attr:`Stage.label`
-    (``'tune <column> <grid> #<i> {...}'``; recipe grids are ``recipe``)."""
-    m = re.match(r'tune \S+ (\S+) #(\d+) ', label)
+def parse_trial(label: str) -> Tuple[str, dict]:
+    """``(grid name, trial values)`` of a tuning stage's :attr:`Stage.label`
+    (``'tune <column> <grid> #<i> {...}'``; recipe grids are ``recipe``).
+    The values, not the index, place a trial: a grid widened at its low end
+    renumbers the trials that ran before."""
+    m = re.match(r'tune \S+ (\S+) #\d+ (\{.*\})$', label)
     if m is None:
         raise ValueError(f'not a tuning stage label: {label!r}')
-    return m.group(1), int(m.group(2))
+    return m.group(1), ast.literal_eval(m.group(2))

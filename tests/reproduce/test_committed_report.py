@@ -38,10 +38,16 @@ def test_every_committed_cell_names_its_commit():
 
 
 def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
-    """A sitting's tuning cells, indexed by their labels, give each grid's
-    scores and winner; an unfinished grid has none."""
+    """A sitting's tuning cells, placed by the values in their labels (not
+    the index: a grid widened at its low end renumbers its trials), give
+    each grid's scores and winner; an unfinished grid has none."""
     from semaim_mm.reproduce.cells import render_block
+    from semaim_mm.reproduce.spec import load_spec
     spec = 'configs/reproduce/fashion_mnist_short.py'
+    tune = load_spec(spec).tune
+    trials = dict(recipe=tune.recipes['ft_10pct'].trials,
+                  semaim=tune.methods['semaim'].trials,
+                  mae=tune.methods['mae'].trials)
     lr = 'optim_wrapper.optimizer.lr'
     scores = {('recipe', 0): 60.0, ('recipe', 1): 62.5, ('recipe', 2): 61.0}
     scores.update({('semaim', i): 50.0 + i for i in range(6)})
@@ -51,13 +57,15 @@ def test_tuning_block_renders_grids_and_winners_from_cells(tmp_path):
         row = dict(recipe='scratch', semaim='semantic', mae='mae')[grid]
         cell = dict(hash=h, kind='train', group='tune', row=row,
                     column='ft_10pct', seed=0, images=0, git='abc',
-                    label=f'tune ft_10pct {grid} #{i} {{}}',
+                    label=f'tune ft_10pct {grid} '
+                    f'#{len(trials[grid]) - 1 - i} {trials[grid][i]}',
                     depends=None if grid == 'recipe' else dep,
                     metrics={'accuracy/top1': score})
         (tmp_path / f'{h}.json').write_text(json.dumps(cell))
         if grid != 'recipe':  # the trial's pre-training, its loss curve
             pre = dict(cell, hash=dep, kind='pretrain', column=None,
-                       depends=None, label=f'tune pretrain {grid} #{i} {{}}',
+                       depends=None,
+                       label=f'tune pretrain {grid} #{i} {trials[grid][i]}',
                        metrics={}, record=dict(
                            loss_curve=[[10, 1.0], [20, 0.5 + i / 100]]))
             (tmp_path / f'{dep}.json').write_text(json.dumps(pre))
