@@ -10,7 +10,7 @@
 #   python tools/reproduce.py configs/reproduce/fashion_mnist_short.py --seeds 0
 #   ... --seeds 1 ... --seeds 4   (resumable pieces), then --report-only
 #   ... --only mae_flops --seeds 0 ...  (the equal-FLOPs row: 1.9 h)
-#   --no-curve skips the budget curve's extra pre-trainings (45 min)
+#   --no-curve skips the budget curve's extra pre-trainings (45-55 min)
 #
 # Sizing (8 hours on the slow host: 2-core AMD EPYC, quiet), from stage
 # costs measured there: `make demo`'s pre-trainings (SemAIM 77 images per
@@ -113,7 +113,8 @@ tune = dict(
 # for SemAIM and MAE, their one-epoch cells being the headline's. k-NN (the
 # lead column: no training length to choose) because the fine-tune is
 # short of convergence. 5 seeds x (0.75 epoch of SemAIM and of MAE + 4 k-NN
-# cells) = 5 x (0.75 x (400 + 160) + 4 x 35) s = 45 min on the AMD host.
+# cells) = 5 x (0.75 x (400 + 160) + 4 x 35) s = 45 min on the AMD host
+# (`--dry-run --columns knn`, from the stages' measured costs: 53 min).
 budget_curve = dict(rows=['semantic', 'mae'], flat_rows=['scratch'],
                     column='knn', images=[64 * 196, 64 * 391])
 tables = [

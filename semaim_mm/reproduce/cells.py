@@ -162,13 +162,13 @@ def _index_trial(plan: Plan, cell: dict) -> None:
         return
     name, params = parse_trial(cell['label'])
     tune = plan.spec.tune
-    if name == 'recipe':
-        name, grid, index = cell['column'], tune.recipes.get(
-            cell['column']), plan.recipe_tuning
+    if name == 'recipe':  # recipe grids are keyed by their column
+        key, grid, index = (cell['column'], tune.recipes.get(cell['column']),
+                            plan.recipe_tuning)
     else:
-        grid, index = tune.methods.get(name), plan.tuning
+        key, grid, index = name, tune.methods.get(name), plan.tuning
     if grid is not None and params in grid.trials:
-        index[(name, grid.trials.index(params))] = cell['hash']
+        index[(key, grid.trials.index(params))] = cell['hash']
 
 
 def _table(d: dict) -> Table:
