@@ -82,11 +82,7 @@ def export_cells(results: Results, name: str) -> Tuple[int, str]:
     for h, data in results.by_hash.items():
         if h in aliases and data.get('group') == 'tune':
             data = dict(data, also=aliases[h])
-        tmp = osp.join(out, f'.{h}.json.tmp')
-        with open(tmp, 'w') as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write('\n')
-        os.replace(tmp, osp.join(out, f'{h}.json'))
+        write_json(osp.join(out, f'{h}.json'), data)
     return len(results.by_hash), out
 
 

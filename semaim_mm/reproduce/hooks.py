@@ -25,6 +25,7 @@ def write_json(path: str, data: dict) -> None:
     tmp = f'{path}.tmp{os.getpid()}'
     with open(tmp, 'w') as f:
         json.dump(data, f, indent=1, sort_keys=True)
+        f.write('\n')
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
