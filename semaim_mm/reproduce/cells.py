@@ -30,7 +30,7 @@ import re
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .costs import spent_md
+from .costs import host_means, spent_md
 from .figures import loss_figure
 from .grids import losses_md, tuning_md
 from .hooks import write_json
@@ -177,7 +177,8 @@ def _table(d: dict) -> Table:
 def curve_md(results: Results, d: dict) -> str:
     """Per pre-training budget: both rows' mean ± std, the paired
     differences first − second and first − flat (Holm over the table, MDE
-    per comparison) and each row's mean pre-training CPU seconds."""
+    per comparison) and each row's mean pre-training CPU seconds (one mean
+    per kind of host)."""
     (a, b), flat, col = d['rows'], d['flat'], d['column']
     title = {r: results.spec.rows[r].title for r in (a, b, flat)}
     images = sorted({i for (r, i, _) in results.plan.curve if r in (a, b)} |
@@ -197,10 +198,9 @@ def curve_md(results: Results, d: dict) -> str:
             f'{title[a]} CPU s', f'{title[b]} CPU s']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for i in images:
-        cpu = []
-        for r in (a, b):
-            secs = [x['record']['train_cpu_s'] for x in results.pretrain(r, i)]
-            cpu.append(f'{sum(secs) / len(secs):.0f}' if secs else '—')
+        cpu = [host_means(results.pretrain(r, i),
+                          lambda x: x['record']['train_cpu_s'])
+               for r in (a, b)]
         lines.append('| ' + ' | '.join(
             [str(i), fmt_summary(summarize(results.curve(a, i).values())),
              fmt_summary(summarize(results.curve(b, i).values())),

@@ -135,3 +135,36 @@ def test_losses_block_indexes_the_winning_trial_as_seed_0(tmp_path):
     assert not (tmp_path / 'loss.png').exists()
     render_block(block, str(tmp_path))
     assert (tmp_path / 'loss.png').stat().st_size > 0
+
+
+def test_curve_block_keeps_each_hosts_seconds_apart(tmp_path):
+    """A budget point whose pre-trainings ran on two kinds of host gives one
+    CPU-seconds mean per kind, as the tables' cost columns do."""
+    from semaim_mm.reproduce.cells import render_block
+    n = iter(range(1000))
+    hosts = {0: 'AMD EPYC', 1: 'AMD EPYC', 2: 'Intel Xeon'}
+
+    def cell(**kw):
+        h = f'{next(n):016x}'
+        (tmp_path / f'{h}.json').write_text(json.dumps(dict(
+            hash=h, git='abc', machine=dict(cpu=hosts[kw['seed']],
+                                            cpu_count=2), **kw)))
+    for seed in hosts:
+        cell(kind='knn', group='main', row='scratch', column='knn',
+             seed=seed, images=0, metrics={'knn/top1_k20': 60.0 + seed})
+        for row in ('semantic', 'mae'):
+            for images, group in ((12544, 'curve'), (50048, 'main')):
+                cell(kind='pretrain', group=group, row=row, column=None,
+                     seed=seed, images=images, metrics={},
+                     record=dict(train_cpu_s=100.0 * (1 + seed)))
+                cell(kind='knn', group=group, row=row, column='knn',
+                     seed=seed, images=images,
+                     metrics={'knn/top1_k20': 70.0 + seed})
+    text = render_block({
+        'dir': str(tmp_path), 'images': 50048,
+        'spec': 'configs/reproduce/fashion_mnist_short.py',
+        'curve': {'rows': ['semantic', 'mae'], 'flat': 'scratch',
+                  'column': 'knn'}})
+    assert ('| 12544 | 71.00 ± 1.00 | 71.00 ± 1.00 | +0.00 ' in text)
+    assert ('150 (AMD EPYC x2, n = 2); 300 (Intel Xeon x2, n = 1)'
+            in text)
