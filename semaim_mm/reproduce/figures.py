@@ -2,6 +2,7 @@
 budget, and the lead column per row with its paired differences."""
 from typing import List, Optional
 
+from .costs import host_kind
 from .stats import paired_difference, summarize
 from .store import Results
 
@@ -18,7 +19,8 @@ def _plt():
 
 def _curve_points(results: Results, row: str):
     """(images, mean, std, mean train-loop CPU s, mean FLOPs) per budget
-    with results."""
+    with results; no CPU seconds where the runs come from several kinds of
+    host."""
     spec = results.spec
     main = spec.rows[row].images or spec.pretrain_images
     points = []
@@ -27,7 +29,9 @@ def _curve_points(results: Results, row: str):
         if s is None:
             continue
         runs = results.pretrain(row, images)
-        cpu = [r['record']['train_cpu_s'] for r in runs]
+        # seconds of different kinds of host do not average
+        one_host = len({host_kind(r['machine']) for r in runs}) == 1
+        cpu = [r['record']['train_cpu_s'] for r in runs] if one_host else []
         flops = [r['record'].get('train_flops') for r in runs]
         flops = [f for f in flops if f]
         points.append((images, s.mean, s.std or 0.0,
@@ -72,7 +76,8 @@ def budget_figure(results: Results, out_file: str) -> Optional[str]:
     title = spec.columns[curve.column].title
     axes[0].set_xscale('log', base=2)
     axes[0].set_xlabel('pre-training images (equal for every row)')
-    axes[1].set_xlabel('pre-training CPU seconds (training loop)')
+    axes[1].set_xlabel('pre-training CPU seconds (training loop; budgets '
+                       'run on one kind of host only)')
     axes[2].set_xlabel('pre-training FLOPs (analytic, '
                        'semaim_mm/profiling/flops.py)')
     axes[0].set_ylabel(f'{title} (mean ± std over seeds)')

@@ -137,10 +137,9 @@ def test_losses_block_indexes_the_winning_trial_as_seed_0(tmp_path):
     assert (tmp_path / 'loss.png').stat().st_size > 0
 
 
-def test_curve_block_keeps_each_hosts_seconds_apart(tmp_path):
-    """A budget point whose pre-trainings ran on two kinds of host gives one
-    CPU-seconds mean per kind, as the tables' cost columns do."""
-    from semaim_mm.reproduce.cells import render_block
+def _two_host_curve_cells(tmp_path) -> dict:
+    """A budget-curve block over cells whose seeds 0-1 ran on one kind of
+    host and seed 2 on another (pre-training CPU s 100 x (seed + 1))."""
     n = iter(range(1000))
     hosts = {0: 'AMD EPYC', 1: 'AMD EPYC', 2: 'Intel Xeon'}
 
@@ -160,11 +159,36 @@ def test_curve_block_keeps_each_hosts_seconds_apart(tmp_path):
                 cell(kind='knn', group=group, row=row, column='knn',
                      seed=seed, images=images,
                      metrics={'knn/top1_k20': 70.0 + seed})
-    text = render_block({
-        'dir': str(tmp_path), 'images': 50048,
-        'spec': 'configs/reproduce/fashion_mnist_short.py',
-        'curve': {'rows': ['semantic', 'mae'], 'flat': 'scratch',
-                  'column': 'knn'}})
-    assert ('| 12544 | 71.00 ± 1.00 | 71.00 ± 1.00 | +0.00 ' in text)
-    assert ('150 (AMD EPYC x2, n = 2); 300 (Intel Xeon x2, n = 1)'
-            in text)
+    return {'dir': str(tmp_path), 'images': 50048,
+            'spec': 'configs/reproduce/fashion_mnist_short.py',
+            'curve': {'rows': ['semantic', 'mae'], 'flat': 'scratch',
+                      'column': 'knn'}}
+
+
+def test_curve_block_keeps_each_hosts_seconds_apart(tmp_path):
+    """A budget point whose pre-trainings ran on two kinds of host gives one
+    CPU-seconds mean per kind, as the tables' cost columns do."""
+    from semaim_mm.reproduce.cells import render_block
+    text = render_block(_two_host_curve_cells(tmp_path))
+    assert '| 12544 | 71.00 ± 1.00 | 71.00 ± 1.00 | +0.00 ' in text
+    assert '150 (AMD EPYC x2, n = 2); 300 (Intel Xeon x2, n = 1)' in text
+
+
+def test_budget_figure_leaves_out_seconds_of_mixed_hosts(tmp_path):
+    """The report figure's CPU axis has no point for a budget whose
+    pre-trainings ran on several kinds of host (no mean over them)."""
+    from semaim_mm.reproduce.cells import cell_results
+    from semaim_mm.reproduce.figures import _curve_points
+    (tmp_path / 'mixed').mkdir()
+    results = cell_results(_two_host_curve_cells(tmp_path / 'mixed'))
+    assert [(i, cpu) for i, _, _, cpu, _ in
+            _curve_points(results, 'semantic')] == [(12544, None),
+                                                   (50048, None)]
+    (tmp_path / 'amd').mkdir()
+    block = _two_host_curve_cells(tmp_path / 'amd')
+    for f in (tmp_path / 'amd').iterdir():
+        if json.loads(f.read_text())['seed'] == 2:  # the Intel seed
+            f.unlink()
+    points = _curve_points(cell_results(block), 'semantic')
+    assert [(i, cpu) for i, _, _, cpu, _ in points] == [(12544, 150.0),
+                                                        (50048, 150.0)]
